@@ -1,0 +1,157 @@
+"""The pooch registry: every real file scfanpy can load, with its pinned upstream URL and sha256.
+
+Keys are paths relative to a data root (``scatac/schep2017/subsetSchepData.rda``); files are cached
+under :func:`cache_dir` with the same relative path, so a local mirror of the upstream files laid out
+the same way can seed the cache (:func:`seed_cache`) and every loader runs offline on the very same
+bytes (the sha256 is checked either way).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from .._constants import DATA_ENV
+from .._utils import logger
+
+# Known genomes: UCSC gzip FASTA, decompressed by pooch into the cache and indexed by pyfaidx.
+# UCSC publishes md5 sums, not sha256, for these; no hash is pinned, pooch logs the one it computes.
+GENOMES = {
+    "hg19": "https://hgdownload.soe.ucsc.edu/goldenPath/hg19/bigZips/hg19.fa.gz",
+    "hg38": "https://hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips/hg38.fa.gz",
+    "mm10": "https://hgdownload.soe.ucsc.edu/goldenPath/mm10/bigZips/mm10.fa.gz",
+}
+
+_cache_override: Path | None = None
+
+
+def cache_dir() -> Path:
+    """Folder where downloaded data live: ``set_cache_dir()`` > ``$SCFANPY_DATA_DIR`` > the OS cache."""
+    if _cache_override is not None:
+        return _cache_override
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    import pooch
+
+    return Path(pooch.os_cache("scfanpy"))
+
+
+def set_cache_dir(path: str | os.PathLike | None) -> Path:
+    """Point the data cache elsewhere for this process (``None`` restores the default).
+
+    The environment variable ``SCFANPY_DATA_DIR`` does the same for every process.
+
+    Examples
+    --------
+    >>> import scfanpy as sfp
+    >>> sfp.datasets.set_cache_dir("/scratch/scfanpy-data")  # doctest: +SKIP
+    """
+    global _cache_override
+    _cache_override = None if path is None else Path(path).expanduser()
+    _pooch.cache_clear()
+    return cache_dir()
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, tuple[str, str]]:
+    """``{key: (sha256, url)}`` for every registered file."""
+    out = {}
+    text = resources.files(__package__).joinpath("registry.tsv").read_text()
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, sha, url = line.split("\t")
+        out[key] = (sha, url)
+    return out
+
+
+@lru_cache(maxsize=4)
+def _pooch():
+    import pooch
+
+    reg = registry()
+    return pooch.create(
+        path=cache_dir(),
+        base_url="",
+        registry={k: f"sha256:{v[0]}" for k, v in reg.items()},
+        urls={k: v[1] for k, v in reg.items()},
+        retry_if_failed=2,
+    )
+
+
+def fetch(key: str, *, progressbar: bool = False) -> Path:
+    """Local path of registered file ``key``, downloading it (once) and checking its sha256."""
+    if key not in registry():
+        raise KeyError(f"{key!r} is not a registered scfanpy data file")
+    return Path(_pooch().fetch(key, progressbar=progressbar))
+
+
+def keys(prefix: str = "") -> list[str]:
+    """Registered keys starting with ``prefix``."""
+    return [k for k in registry() if k.startswith(prefix)]
+
+
+def seed_cache(mirror: str | os.PathLike, *, link: bool = True) -> int:
+    """Fill the cache from a local mirror laid out like the registry keys (e.g. a shared data folder).
+
+    Files are symlinked (or copied with ``link=False``); a mirror file stored gzipped where upstream
+    serves it plain (``key + '.gz'``) is decompressed. Hashes are still checked when a loader fetches
+    the file. Returns the number of files placed.
+
+    Examples
+    --------
+    >>> import scfanpy as sfp
+    >>> sfp.datasets.seed_cache("/shared/scfanpy-mirror")  # doctest: +SKIP
+    """
+    mirror = Path(mirror)
+    root = cache_dir()
+    n = 0
+    for key in registry():
+        dst = root / key
+        if dst.exists():
+            continue
+        src = mirror / key
+        gz = mirror / (key + ".gz")
+        if src.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if link:
+                try:
+                    dst.symlink_to(src.resolve())
+                except OSError:
+                    shutil.copyfile(src, dst)
+            else:
+                shutil.copyfile(src, dst)
+            n += 1
+        elif gz.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with gzip.open(gz, "rb") as fi, open(dst, "wb") as fo:
+                shutil.copyfileobj(fi, fo)
+            n += 1
+    logger.info("seeded %d file(s) into %s from %s", n, root, mirror)
+    return n
+
+
+def fetch_genome(name: str, *, progressbar: bool = True) -> Path:
+    """Download, decompress and cache a known UCSC genome FASTA; returns the ``.fa`` path."""
+    if name not in GENOMES:
+        raise KeyError(f"unknown genome {name!r}; known: {sorted(GENOMES)} (or pass a FASTA path)")
+    import pooch
+
+    url = GENOMES[name]
+    out = cache_dir() / "genomes" / f"{name}.fa"
+    if out.exists():
+        return out
+    path = pooch.retrieve(
+        url,
+        known_hash=None,
+        fname=f"{name}.fa.gz",
+        path=cache_dir() / "genomes",
+        processor=pooch.Decompress(method="gzip", name=f"{name}.fa"),
+        progressbar=progressbar,
+    )
+    return Path(path)

@@ -1,0 +1,227 @@
+"""Genome access: plain, bgzip and 2bit FASTA through one interface, with chromosome aliases.
+
+:class:`Genome` wraps :mod:`pyfaidx` (plain and bgzip FASTA, indexed on first open) or ``py2bit``
+(UCSC 2bit, optional). Sequence is always returned upper case (soft-masked bases are real bases),
+positions past a chromosome's end read as ``N``, and ``1``/``chr1``, ``MT``/``chrM`` name the same
+chromosome.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._constants import N_CODE
+
+# byte -> code lookup: A=0 C=1 G=2 T=3, anything else (N, IUPAC) = 4; lower case handled too
+_LUT = np.full(256, N_CODE, dtype=np.uint8)
+for _i, _b in enumerate(b"ACGT"):
+    _LUT[_b] = _i
+    _LUT[_b + 32] = _i  # lower case
+
+
+def encode_sequence(seq: str | bytes) -> np.ndarray:
+    """Encode DNA as uint8 codes A=0 C=1 G=2 T=3 N=4 (case-insensitive; other letters -> 4).
+
+    Examples
+    --------
+    >>> encode_sequence("ACgTn")
+    array([0, 1, 2, 3, 4], dtype=uint8)
+    """
+    if isinstance(seq, str):
+        seq = seq.encode("ascii", errors="replace")
+    return _LUT[np.frombuffer(seq, dtype=np.uint8)]
+
+
+def decode_sequence(codes: np.ndarray) -> str:
+    """Inverse of :func:`encode_sequence`."""
+    return np.frombuffer(b"ACGTN", dtype=np.uint8)[np.asarray(codes, dtype=np.intp)].tobytes().decode()
+
+
+def _alias_candidates(name: str) -> list[str]:
+    """Other spellings of a chromosome name (UCSC vs Ensembl/NCBI)."""
+    out = [name]
+    if name.startswith("chr"):
+        bare = name[3:]
+        out.append(bare)
+        if bare == "M":
+            out += ["MT"]
+    else:
+        out.append("chr" + name)
+        if name in {"MT", "M"}:
+            out += ["chrM", "MT", "M"]
+    return out
+
+
+class Genome:
+    """A reference genome read lazily from disk.
+
+    Parameters
+    ----------
+    path
+        FASTA (plain or bgzip-compressed with its ``.fai``/``.gzi``; indexed on first open) or a UCSC
+        ``.2bit`` file (needs the optional ``py2bit`` package).
+    name
+        Assembly name, e.g. ``'hg19'``; recorded in ``uns['scfanpy']['genome']`` by
+        :func:`scfanpy.pp.add_sequences`.
+    aliases
+        Extra chromosome aliases, ``{name_used_in_peaks: name_in_file}``. ``chr1``/``1`` and
+        ``chrM``/``MT`` are understood without it.
+
+    Examples
+    --------
+    >>> import scfanpy as sfp
+    >>> g = sfp.Genome("hg19.fa", name="hg19")  # doctest: +SKIP
+    >>> g.fetch("chr1", 10_000, 10_010)  # doctest: +SKIP
+    'TAACCCTAAC'
+    """
+
+    def __init__(self, path: str | os.PathLike, *, name: str | None = None, aliases: Mapping[str, str] | None = None):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"genome file not found: {self.path}")
+        self.name = name or self.path.name
+        self._twobit = self.path.suffix.lower() == ".2bit"
+        if self._twobit:
+            try:
+                import py2bit
+            except ImportError as e:  # pragma: no cover - optional dependency
+                raise ImportError("reading .2bit needs py2bit: pip install 'scfanpy[twobit]'") from e
+            self._handle = py2bit.open(str(self.path))
+            self._sizes = {k: int(v) for k, v in self._handle.chroms().items()}
+        else:
+            import pyfaidx
+
+            self._handle = pyfaidx.Fasta(
+                str(self.path), sequence_always_upper=True, rebuild=False, build_index=True, as_raw=True
+            )
+            self._sizes = {k: len(self._handle[k]) for k in self._handle.keys()}
+        self._aliases = dict(aliases or {})
+
+    # ------------------------------------------------------------------ names and sizes
+    @property
+    def chrom_sizes(self) -> dict[str, int]:
+        """Chromosome lengths as named in the file."""
+        return dict(self._sizes)
+
+    def resolve(self, chrom: str) -> str | None:
+        """Name of ``chrom`` in the file (through aliases), or ``None`` when absent."""
+        chrom = str(chrom)
+        if chrom in self._aliases:
+            chrom = self._aliases[chrom]
+        for c in _alias_candidates(chrom):
+            if c in self._sizes:
+                return c
+        return None
+
+    def __contains__(self, chrom: str) -> bool:
+        return self.resolve(chrom) is not None
+
+    def size(self, chrom: str) -> int:
+        """Length of ``chrom`` (any alias)."""
+        r = self.resolve(chrom)
+        if r is None:
+            raise KeyError(f"chromosome {chrom!r} not in genome {self.name} (has {self._preview_chroms()})")
+        return self._sizes[r]
+
+    def _preview_chroms(self) -> str:
+        names = list(self._sizes)
+        return ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+
+    def __repr__(self) -> str:
+        return f"Genome({self.name!r}, {len(self._sizes)} chromosomes, {sum(self._sizes.values()):,} bp)"
+
+    # ------------------------------------------------------------------ sequence
+    def _raw(self, chrom: str, start: int, end: int) -> str:
+        if self._twobit:
+            return self._handle.sequence(chrom, start, end).upper()
+        return self._handle[chrom][start:end]
+
+    def fetch(self, chrom: str, start: int, end: int) -> str:
+        """Sequence of ``[start, end)`` (0-based, half-open), upper case, ``N`` past the ends."""
+        return self.fetch_codes(chrom, start, end).tobytes().translate(_DECODE_TABLE).decode()
+
+    def fetch_codes(self, chrom: str, start: int, end: int) -> np.ndarray:
+        """Codes (A=0 C=1 G=2 T=3 N=4) of ``[start, end)``, padded with 4 past the chromosome's ends."""
+        start, end = int(start), int(end)
+        if end < start:
+            raise ValueError(f"end < start: {chrom}:{start}-{end}")
+        r = self.resolve(chrom)
+        out = np.full(end - start, N_CODE, dtype=np.uint8)
+        if r is None:
+            raise KeyError(f"chromosome {chrom!r} not in genome {self.name} (has {self._preview_chroms()})")
+        size = self._sizes[r]
+        lo, hi = max(start, 0), min(end, size)
+        if hi > lo:
+            out[lo - start : hi - start] = encode_sequence(self._raw(r, lo, hi))
+        return out
+
+    # ------------------------------------------------------------------ build checks
+    def check_intervals(
+        self, chrom: Iterable[str], start: Iterable[int], end: Iterable[int], *, drop: bool = False
+    ) -> np.ndarray:
+        """Check that intervals fit this genome.
+
+        Returns a boolean mask of intervals that lie on a known chromosome and end within it. When
+        any do not and ``drop`` is False, raises :class:`ValueError` saying how many and which; with
+        ``drop=True`` it only logs them and the caller removes them with the mask.
+        """
+        chrom = pd.Series(np.asarray(chrom, dtype=object)).astype(str)
+        start = np.asarray(start, dtype=np.int64)
+        end = np.asarray(end, dtype=np.int64)
+        uniq = chrom.unique()
+        resolved = {c: self.resolve(c) for c in uniq}
+        missing = sorted(c for c, r in resolved.items() if r is None)
+        size = chrom.map(lambda c: self._sizes[resolved[c]] if resolved[c] is not None else -1).to_numpy()
+        on_missing = size < 0
+        past_end = (~on_missing) & (end > size)
+        ok = ~(on_missing | past_end)
+        if not ok.all():
+            parts = []
+            if on_missing.any():
+                parts.append(
+                    f"{int(on_missing.sum())} interval(s) on chromosome(s) missing from genome {self.name}: "
+                    + ", ".join(missing[:10])
+                    + (" ..." if len(missing) > 10 else "")
+                )
+            if past_end.any():
+                idx = np.flatnonzero(past_end)[:5]
+                ex = ", ".join(f"{chrom.iloc[i]}:{start[i]}-{end[i]} (size {size[i]})" for i in idx)
+                parts.append(f"{int(past_end.sum())} interval(s) past a chromosome end, e.g. {ex}")
+            msg = "; ".join(parts) + ". Is this the right genome build?"
+            if not drop:
+                raise ValueError(msg + " Pass drop=True to drop them.")
+            from ._utils import logger
+
+            logger.warning("%s Dropping %d interval(s).", msg, int((~ok).sum()))
+        return ok
+
+    # ------------------------------------------------------------------ known genomes
+    @classmethod
+    def from_known(cls, name: str, *, progressbar: bool = True) -> Genome:
+        """Download (once, via :mod:`pooch`) and open a known assembly: ``'hg19'``, ``'hg38'``, ``'mm10'``.
+
+        The UCSC FASTA is downloaded, decompressed and indexed in the cache folder (see
+        :func:`scfanpy.datasets.set_cache_dir`).
+        """
+        from .datasets._registry import fetch_genome
+
+        return cls(fetch_genome(name, progressbar=progressbar), name=name)
+
+
+_DECODE_TABLE = bytes.maketrans(bytes(range(5)), b"ACGTN")
+
+
+def as_genome(genome: Genome | str | os.PathLike | None) -> Genome:
+    """Coerce a :class:`Genome`, a path, or a known assembly name to a :class:`Genome`."""
+    if isinstance(genome, Genome):
+        return genome
+    if genome is None:
+        raise ValueError("a genome is needed: pass a Genome, a FASTA path, or one of 'hg19', 'hg38', 'mm10'")
+    if isinstance(genome, str) and genome in {"hg19", "hg38", "mm10"} and not Path(genome).exists():
+        return Genome.from_known(genome)
+    return Genome(genome)

@@ -1,0 +1,21 @@
+"""Models: sequence TF-binding models (DanQ, FactorNet, scFAN), the JASPAR motif model, SAILER, D-GEX.
+
+Torch and scvi-tools are imported only when a model class is first accessed.
+"""
+
+from .._lazy import attach
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "MotifModel": "._motif",
+        "DANQ": "._seqmodels",
+        "FACTORNET": "._seqmodels",
+        "SCFAN": "._seqmodels",
+        "pretrained": "._pretrained",
+        "SAILER": "._sailer",
+        "DGEX": "._dgex",
+        "LinearLandmarkRegressor": "._dgex",
+        "KNNLandmarkRegressor": "._dgex",
+    },
+)

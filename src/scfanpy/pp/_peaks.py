@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._constants import CHR, END, START
+from .._utils import get_adata, log_added, logger
+
+# chrom, separator, start, separator, end; the chromosome is matched lazily so that names with
+# underscores (chrUn_gl000220_100_600) still parse. Positions may carry a sign or decimals so that we
+# can say *why* they are wrong instead of failing to match.
+_PEAK_RE = re.compile(r"^(?P<chr>[^\s:]+?)[:_-](?P<start>[-+]?\d+(?:\.\d*)?)[-_](?P<end>[-+]?\d+(?:\.\d*)?)$")
+
+
+def _bad(kind: str, names: Sequence[str], n: int) -> str:
+    shown = ", ".join(repr(x) for x in names[:5])
+    return f"{n} {kind}, e.g. {shown}"
+
+
+def _validate(chrom: pd.Series, start_raw: pd.Series, end_raw: pd.Series, labels: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Turn raw start/end into int64, raising one ValueError that lists every kind of problem."""
+    problems = []
+    s_num = pd.to_numeric(start_raw, errors="coerce")
+    e_num = pd.to_numeric(end_raw, errors="coerce")
+    missing = chrom.isna().to_numpy() | (chrom.astype(str).str.len() == 0).to_numpy()
+    non_num = s_num.isna().to_numpy() | e_num.isna().to_numpy()
+    s_val = s_num.to_numpy(dtype=float, na_value=np.nan)
+    e_val = e_num.to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        non_int = ~non_num & ((np.mod(s_val, 1) != 0) | (np.mod(e_val, 1) != 0))
+        neg = ~non_num & ~non_int & ((s_val < 0) | (e_val < 0))
+        order = ~non_num & ~non_int & ~neg & (s_val >= e_val)
+    for mask, kind in [
+        (missing, "peak(s) without a chromosome"),
+        (non_num, "peak(s) with non-numeric positions"),
+        (non_int, "peak(s) with non-integer positions"),
+        (neg, "peak(s) with negative positions"),
+        (order, "peak(s) with start >= end"),
+    ]:
+        if mask.any():
+            problems.append(_bad(kind, list(labels[mask]), int(mask.sum())))
+    if problems:
+        raise ValueError("invalid peak coordinates: " + "; ".join(problems) + ". Nothing was written.")
+    return s_val.astype(np.int64), e_val.astype(np.int64)
+
+
+def _from_names(names: pd.Index) -> tuple[pd.Series, pd.Series, pd.Series]:
+    ext = pd.Series(names, index=names).astype(str).str.extract(_PEAK_RE)
+    unparsed = ext["chr"].isna().to_numpy()
+    if unparsed.any():
+        raise ValueError(
+            "could not parse peak coordinates from var_names: "
+            + _bad("name(s) not like 'chr1:100-600', 'chr1-100-600' or 'chr1_100_600'", list(names[unparsed]), int(unparsed.sum()))
+            + ". Nothing was written. Use columns= or bed= for other layouts."
+        )
+    return ext["chr"], ext["start"], ext["end"]
+
+
+def _read_bed(path: str | os.PathLike) -> pd.DataFrame:
+    df = pd.read_csv(path, sep="\t", header=None, comment="#", dtype={0: str}, compression="infer")
+    if df.shape[1] < 3:
+        raise ValueError(f"{path}: a BED file needs at least 3 columns (chrom, start, end), found {df.shape[1]}")
+    df = df[~df[0].astype(str).str.startswith(("track", "browser"))]
+    cols = ["chr", "start", "end"] + [f"col{i}" for i in range(3, df.shape[1])]
+    df.columns = cols
+    return df.reset_index(drop=True)
+
+
+def parse_peaks(
+    data,
+    *,
+    mod: str | None = None,
+    columns: tuple[str, str, str] | None = None,
+    bed: str | os.PathLike | pd.DataFrame | None = None,
+    one_based: bool = False,
+    copy: bool = False,
+):
+    """Parse peak coordinates into ``var['chr']``, ``var['start']`` (0-based) and ``var['end']``.
+
+    Coordinates come from, in order of precedence: a BED file or DataFrame (``bed``), existing ``var``
+    columns (``columns``), or ``var_names`` written as ``chr1:100-600``, ``chr1-100-600`` or
+    ``chr1_100_600``. All entries are checked before anything is written; invalid names, ``start >=
+    end``, negative or non-integer positions raise a :class:`ValueError` naming the first bad entries.
+
+    Parameters
+    ----------
+    data
+        AnnData (cells x peaks) or MuData.
+    mod
+        MuData modality holding the peaks (default ``'atac'`` when present).
+    columns
+        Names of existing ``var`` columns holding chromosome, start and end.
+    bed
+        BED path or DataFrame with one row per peak. When its 4th column holds names matching
+        ``var_names`` rows are aligned by name, otherwise by order (row counts must match).
+    one_based
+        Whether the starts are 1-based inclusive (e.g. UCSC browser strings); converted to 0-based.
+    copy
+        Return a modified copy instead of writing in place.
+
+    Returns
+    -------
+    ``None``, or a copy when ``copy=True``. Sets
+
+    - ``var['chr']`` : chromosome name (str);
+    - ``var['start']`` : 0-based start (int64);
+    - ``var['end']`` : end, exclusive (int64).
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np, scfanpy as sfp
+    >>> a = ad.AnnData(np.zeros((2, 2)), var=dict(index=["chr1:100-600", "chr2_5_50"]))
+    >>> sfp.pp.parse_peaks(a)
+    >>> a.var[["chr", "start", "end"]].values.tolist()
+    [['chr1', 100, 600], ['chr2', 5, 50]]
+    """
+    if copy:
+        data = data.copy()
+    adata: AnnData = get_adata(data, mod)
+    names = adata.var_names
+    source = "var_names"
+    if bed is not None:
+        df = bed.copy() if isinstance(bed, pd.DataFrame) else _read_bed(bed)
+        if isinstance(bed, pd.DataFrame):
+            df = df.rename(columns={df.columns[0]: "chr", df.columns[1]: "start", df.columns[2]: "end"})
+        name_col = df.columns[3] if df.shape[1] > 3 else None
+        if name_col is not None and pd.Index(df[name_col].astype(str)).isin(names).all() and set(names) <= set(df[name_col].astype(str)):
+            df = df.set_index(df[name_col].astype(str)).loc[names]
+        elif len(df) != adata.n_vars:
+            raise ValueError(f"BED has {len(df)} rows but the data has {adata.n_vars} peaks (and no name column matching var_names)")
+        chrom, s, e = df["chr"].astype(str), df["start"], df["end"]
+        source = "BED"
+    elif columns is not None:
+        missing = [c for c in columns if c not in adata.var.columns]
+        if missing:
+            raise KeyError(f"columns {missing} not in var (has {list(adata.var.columns)})")
+        chrom, s, e = (adata.var[c] for c in columns)
+        chrom = chrom.astype(str)
+        source = f"var{list(columns)}"
+    else:
+        chrom, s, e = _from_names(names)
+    chrom = pd.Series(np.asarray(chrom, dtype=object), index=names)
+    start, end = _validate(chrom, pd.Series(np.asarray(s), index=names), pd.Series(np.asarray(e), index=names), names)
+    if one_based:
+        start = start - 1
+        if (start < 0).any():
+            raise ValueError("one_based=True but some starts are 0; nothing was written.")
+    adata.var[CHR] = chrom.astype(str).to_numpy()
+    adata.var[START] = start
+    adata.var[END] = end
+    logger.info("parsed %d peak coordinates from %s", adata.n_vars, source)
+    for k in (CHR, START, END):
+        log_added("var", k)
+    return data if copy else None
+
+
+def get_peak_coords(adata: AnnData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(chr, start, end)`` arrays from ``var``, parsing ``var_names`` on a copy when absent."""
+    if not all(k in adata.var.columns for k in (CHR, START, END)):
+        tmp = AnnData(var=pd.DataFrame(index=adata.var_names))
+        parse_peaks(tmp)
+        v = tmp.var
+    else:
+        v = adata.var
+    return v[CHR].astype(str).to_numpy(), v[START].to_numpy(np.int64), v[END].to_numpy(np.int64)

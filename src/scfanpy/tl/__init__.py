@@ -1,0 +1,14 @@
+"""Tools: per-cell TF binding and activity, key TFs, SAILER embedding, landmark-gene imputation."""
+
+from .._lazy import attach
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "predict_tf_binding": "._predict",
+        "rank_tfs": "._rank",
+        "tf_activity_adata": "._rank",
+        "sailer": "._sailer",
+        "impute_from_landmarks": "._impute",
+    },
+)
