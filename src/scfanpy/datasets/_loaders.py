@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
+from anndata.utils import make_index_unique
 
 from .._utils import logger
 from ._registry import fetch, keys
@@ -81,9 +82,8 @@ def schep2017() -> AnnData:
             "source": pd.Categorical([_SCHEP_SOURCES.get(p, "unknown") for p in prefix]),
             "n_fragments": np.asarray(X.sum(1)).ravel(),
         },
-        index=pd.Index(cells),
+        index=make_index_unique(pd.Index(cells)),
     )
-    obs.index = obs.index.where(~obs.index.duplicated(), obs.index + "_dup")
     adata = AnnData(X=X, obs=obs, var=var)
     adata.uns["dataset"] = {"name": "schep2017", "genome": "hg19", "source": "FertigLab/ATACCoGAPS@50c1b481 data/"}
     return adata
@@ -320,8 +320,12 @@ def scfan_tf_activity(dataset: str = "buenrostro2018", model: str = "GM12878") -
     short = _SCFAN_MODELS[model][0]
     rd = _read_rda(fetch(f"reference/scfan/example/{d}_dataset/TF_activity_score_{d}_pretrained_using_{short}.Rdata"))
     X = np.asarray(next(iter(rd.values())), dtype=np.float64)
-    labels = pd.read_csv(fetch(f"reference/scfan/example/{d}_dataset/label_{d}_dataset.txt"), sep=r"\s+")
-    lab = labels.iloc[:, -1].astype(str).to_numpy()
+    # PBMCs labels are an R write.table (header "x", quoted row names); Corces labels are bare lines
+    lines = fetch(f"reference/scfan/example/{d}_dataset/label_{d}_dataset.txt").read_text().splitlines()
+    rows = [ln.replace('"', "").split() for ln in lines if ln.strip()]
+    if rows and rows[0] == ["x"]:
+        rows = rows[1:]
+    lab = np.array([r[-1] for r in rows])
     tfs = scfan_model_tfs(model)
     if len(tfs) != X.shape[1]:
         raise ValueError(f"scFAN {model}: {len(tfs)} TFs in chip.txt but {X.shape[1]} score columns")

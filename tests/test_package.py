@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_is_light():
+    """``import scfanpy`` and touching pp/tl/pl/datasets must not import torch or scvi-tools."""
+    code = (
+        "import sys, scfanpy as sfp; sfp.pp; sfp.tl; sfp.pl; sfp.datasets; sfp.pp.parse_peaks; "
+        "assert 'torch' not in sys.modules, 'torch imported'; assert 'scvi' not in sys.modules; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_version_and_dir():
+    import scfanpy as sfp
+
+    assert sfp.__version__.count(".") >= 2
+    assert {"pp", "tl", "pl", "models", "datasets", "Genome"} <= set(dir(sfp))
+    with pytest.raises(AttributeError):
+        sfp.not_a_thing  # noqa: B018
+
+
+def test_public_names_resolve():
+    """Every name the subpackages advertise resolves to an object with a docstring."""
+    import scfanpy as sfp
+
+    for sub in (sfp.pp, sfp.tl, sfp.pl, sfp.models, sfp.datasets):
+        for name in sub.__all__:
+            obj = getattr(sub, name)
+            assert obj.__doc__, f"{sub.__name__}.{name} has no docstring"
+
+
+def test_ci_runs_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci/run").read_text()
+    cmd = next(line for line in readme.splitlines() if "pip install -e \".[test" in line)
+    assert cmd.strip() in ci
+
+
+@pytest.mark.skipif(
+    subprocess.run([sys.executable, "-c", "import sphinx, myst_nb"], capture_output=True, check=False).returncode != 0,
+    reason="docs extra not installed",
+)
+def test_docs_build_without_warnings(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(ROOT / "docs"), str(tmp_path / "html")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr[-5000:]
