@@ -14,7 +14,7 @@ import scfanpy  # noqa: E402
 
 project = "scfanpy"
 author = "scfanpy developers"
-copyright = "2026, scfanpy developers"  # noqa: A001
+copyright = "2026, scfanpy developers"
 version = release = scfanpy.__version__
 
 extensions = [

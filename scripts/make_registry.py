@@ -22,17 +22,43 @@ RULES = [  # (mirror prefix, upstream base URL)
     ("chip/encode_dream/resources/", f"{GH}/uci-cbcl/FactorNet/90ee7894/resources/"),
     ("chip/encode_dream/", f"{GH}/uci-cbcl/FactorNet/90ee7894/data/"),
     ("weights/factornet/", f"{GH}/uci-cbcl/FactorNet/90ee7894/models/"),
-    ("sequences/deepbind_encode/encode/", f"{GH}/jisraeli/DeepBind/a9bbf5ffcdf62f2832b0bbdede43a36f4dc19426/data/encode/"),
-    ("sequences/bertsnr/ChIP-seq/", f"{GH}/lhy0322/BertSNR/6570f9ca053148647b1b83fcaf395fac352f0f41/Dataset/ChIP-seq/"),
-    ("sequences/bertsnr/JASPAR_bed_hg19/", f"{GH}/lhy0322/BertSNR/6570f9ca053148647b1b83fcaf395fac352f0f41/Dataset/JASPAR/Dataset_bed/"),
-    ("reference/deepbind_published_auc/encodeaucs_deepbind_suppl.csv",
-     f"{GH}/msuardi/DeepBind-with-Tensorflow/fb4d33b1266ad13ebbefe780c8cfea7382e02b86/Keras/encodeaucs.csv"),
-    ("reference/scatac_benchmarking/Buenrostro_2018_clustering_scores.csv",
-     f"{GH}/pinellolab/scATAC-benchmarking/64052f3e/Real_Data/Buenrostro_2018/output/metrics/clustering_scores.csv"),
-    ("genome/hg19_chr20_block/", f"{GH}/google/nucleus/68d3947fafba1337f294c0668a6e1c7f3f1273e3/nucleus/testdata/"),
-    ("genome/hg19_chr22_20-21M/22_20-21M.fa", f"{GH}/DaehwanKimLab/hisat2/v2.2.1/example/reference/22_20-21M.fa"),
+    (
+        "sequences/deepbind_encode/encode/",
+        f"{GH}/jisraeli/DeepBind/a9bbf5ffcdf62f2832b0bbdede43a36f4dc19426/data/encode/",
+    ),
+    (
+        "sequences/bertsnr/ChIP-seq/",
+        f"{GH}/lhy0322/BertSNR/6570f9ca053148647b1b83fcaf395fac352f0f41/Dataset/ChIP-seq/",
+    ),
+    (
+        "sequences/bertsnr/JASPAR_bed_hg19/",
+        f"{GH}/lhy0322/BertSNR/6570f9ca053148647b1b83fcaf395fac352f0f41/Dataset/JASPAR/Dataset_bed/",
+    ),
+    (
+        "reference/deepbind_published_auc/encodeaucs_deepbind_suppl.csv",
+        f"{GH}/msuardi/DeepBind-with-Tensorflow/fb4d33b1266ad13ebbefe780c8cfea7382e02b86/Keras/encodeaucs.csv",
+    ),
+    (
+        "reference/scatac_benchmarking/Buenrostro_2018_clustering_scores.csv",
+        f"{GH}/pinellolab/scATAC-benchmarking/64052f3e/Real_Data/Buenrostro_2018/output/metrics/clustering_scores.csv",
+    ),
+    (
+        "genome/hg19_chr20_block/",
+        f"{GH}/google/nucleus/68d3947fafba1337f294c0668a6e1c7f3f1273e3/nucleus/testdata/",
+    ),
+    (
+        "genome/hg19_chr22_20-21M/22_20-21M.fa",
+        f"{GH}/DaehwanKimLab/hisat2/v2.2.1/example/reference/22_20-21M.fa",
+    ),
 ]
-SKIP = ("SOURCE.txt", "LICENSE", ".Rdata.tsv", "not_included.txt", "summary_counts.tsv", "debian_copyright.txt")
+SKIP = (
+    "SOURCE.txt",
+    "LICENSE",
+    ".Rdata.tsv",
+    "not_included.txt",
+    "summary_counts.tsv",
+    "debian_copyright.txt",
+)
 
 
 def sha256(data: bytes) -> str:
@@ -46,7 +72,7 @@ def main(root: str) -> None:
         if not f.is_file() or f.name.endswith(SKIP) or f.suffix == ".tsv" and "reference/scfan" in str(f):
             continue
         rel = f.relative_to(root_p).as_posix()
-        for prefix, base in RULES:
+        for prefix, base in RULES:  # noqa: B007 - base is used after the loop
             if rel.startswith(prefix):
                 break
         else:
@@ -57,7 +83,7 @@ def main(root: str) -> None:
             # mirror gzipped what upstream serves plain
             data = gzip.decompress(data)
             key = up = rel[:-3]
-        url = base if base.endswith(Path(up).name) and not base.endswith("/") else base + up[len(prefix):]
+        url = base if base.endswith(Path(up).name) and not base.endswith("/") else base + up[len(prefix) :]
         rows.append((key, sha256(data), url))
     out = Path(__file__).parents[1] / "src/scfanpy/datasets/registry.tsv"
     with open(out, "w") as fh:

@@ -44,7 +44,7 @@ def test_bgzip_fasta_known_sequences():
 def test_plain_fasta_known_sequences():
     g = sfp.datasets.hg19_chr22_block()
     assert g.chrom_sizes[CHR22_RECORD] == 1_000_000
-    for (c, s, e), prefix in KNOWN.items():
+    for (c, s, _e), prefix in KNOWN.items():
         if c != "chr22":
             continue
         assert g.fetch(CHR22_RECORD, s - 1 - CHR22_OFFSET, s - 1 - CHR22_OFFSET + 30) == prefix
@@ -93,7 +93,9 @@ def test_check_intervals_reports_and_drops():
     chrom = ["chr20", "chr20", "chr5", "chrUn_x"]
     start = [100, 63_025_500, 5, 5]
     end = [200, 63_025_600, 50, 50]
-    with pytest.raises(ValueError, match=r"2 interval\(s\) on chromosome\(s\) missing.*chr5.*1 interval\(s\) past"):
+    with pytest.raises(
+        ValueError, match=r"2 interval\(s\) on chromosome\(s\) missing.*chr5.*1 interval\(s\) past"
+    ):
         g.check_intervals(chrom, start, end)
     ok = g.check_intervals(chrom, start, end, drop=True)
     assert ok.tolist() == [True, False, False, False]

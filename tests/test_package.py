@@ -42,17 +42,31 @@ def test_public_names_resolve():
 def test_ci_runs_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci/run").read_text()
-    cmd = next(line for line in readme.splitlines() if "pip install -e \".[test" in line)
+    cmd = next(line for line in readme.splitlines() if 'pip install -e ".[test' in line)
     assert cmd.strip() in ci
 
 
 @pytest.mark.skipif(
-    subprocess.run([sys.executable, "-c", "import sphinx, myst_nb"], capture_output=True, check=False).returncode != 0,
+    subprocess.run(
+        [sys.executable, "-c", "import sphinx, myst_nb"], capture_output=True, check=False
+    ).returncode
+    != 0,
     reason="docs extra not installed",
 )
 def test_docs_build_without_warnings(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(ROOT / "docs"), str(tmp_path / "html")],
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            str(ROOT / "docs"),
+            str(tmp_path / "html"),
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -80,7 +80,9 @@ class Genome:
     'TAACCCTAAC'
     """
 
-    def __init__(self, path: str | os.PathLike, *, name: str | None = None, aliases: Mapping[str, str] | None = None):
+    def __init__(
+        self, path: str | os.PathLike, *, name: str | None = None, aliases: Mapping[str, str] | None = None
+    ):
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"genome file not found: {self.path}")

@@ -33,7 +33,9 @@ def test_add_sequences_real_hg19_and_h5ad_roundtrip(tmp_path):
 
 def test_add_sequences_build_mismatch(tmp_path):
     g = sfp.datasets.hg19_chr20()
-    a = ad.AnnData(np.ones((1, 3)), var=pd.DataFrame(index=["chr20:100-200", "chr1:5-10", "chr20:70000000-70000100"]))
+    a = ad.AnnData(
+        np.ones((1, 3)), var=pd.DataFrame(index=["chr20:100-200", "chr1:5-10", "chr20:70000000-70000100"])
+    )
     with pytest.raises(ValueError, match="right genome build"):
         sfp.pp.add_sequences(a, g, width=50)
     assert "dna_code" not in a.varm

@@ -27,7 +27,9 @@ def _probs(motif) -> np.ndarray:
     return counts / counts.sum(1, keepdims=True)
 
 
-def jaspar_table(*, release: str = DEFAULT_RELEASE, collection: str = "CORE", tax_group: str | None = "vertebrates") -> pd.DataFrame:
+def jaspar_table(
+    *, release: str = DEFAULT_RELEASE, collection: str = "CORE", tax_group: str | None = "vertebrates"
+) -> pd.DataFrame:
     """One row per JASPAR matrix (latest versions): ``matrix_id``, ``name``, ``length``, ``tf_class``, ``tf_family``."""
     rows = []
     for m in _fetch(release, collection, tax_group):

@@ -35,7 +35,9 @@ def _granges_to_var(gr) -> pd.DataFrame:
     start = start1 - 1
     end = start + width
     names = [f"{c}:{s}-{e}" for c, s, e in zip(chrom, start, end)]
-    return pd.DataFrame({"chr": chrom.astype(str), "start": start, "end": end}, index=pd.Index(names, name=None))
+    return pd.DataFrame(
+        {"chr": chrom.astype(str), "start": start, "end": end}, index=pd.Index(names, name=None)
+    )
 
 
 # GEO sample-id prefixes of the Schep 2017 subset and the study each comes from
@@ -85,7 +87,11 @@ def schep2017() -> AnnData:
         index=make_index_unique(pd.Index(cells)),
     )
     adata = AnnData(X=X, obs=obs, var=var)
-    adata.uns["dataset"] = {"name": "schep2017", "genome": "hg19", "source": "FertigLab/ATACCoGAPS@50c1b481 data/"}
+    adata.uns["dataset"] = {
+        "name": "schep2017",
+        "genome": "hg19",
+        "source": "FertigLab/ATACCoGAPS@50c1b481 data/",
+    }
     return adata
 
 
@@ -103,7 +109,9 @@ def granja2019() -> AnnData:
     h = _read_rda(fetch("scatac/granja2019/hemato_atac.rda"))["hemato_atac"]
     c = h["counts"]
     n_peaks, n_cells = (int(x) for x in c.Dim)
-    X = sp.csc_matrix((np.asarray(c.x, dtype=np.float32), np.asarray(c.i), np.asarray(c.p)), shape=(n_peaks, n_cells))
+    X = sp.csc_matrix(
+        (np.asarray(c.x, dtype=np.float32), np.asarray(c.i), np.asarray(c.p)), shape=(n_peaks, n_cells)
+    )
     X = X.T.tocsr()
     meta = h["meta"].listData
     cells = np.asarray(h["meta"].rownames).astype(str)
@@ -120,7 +128,11 @@ def granja2019() -> AnnData:
     var = _granges_to_var(h["ranges"])
     adata = AnnData(X=X, obs=obs, var=var)
     adata.obsm["X_umap_original"] = umap
-    adata.uns["dataset"] = {"name": "granja2019", "genome": "hg19", "source": "CompEpigen/epiCHAOS@e6e7e688 data/hemato_atac.rda"}
+    adata.uns["dataset"] = {
+        "name": "granja2019",
+        "genome": "hg19",
+        "source": "CompEpigen/epiCHAOS@e6e7e688 data/hemato_atac.rda",
+    }
     return adata
 
 
@@ -166,14 +178,18 @@ def deepbind_published_auc() -> pd.DataFrame:
     :func:`deepbind_experiments`) with columns ``DeepBind*``, ``DeepBind``, ``MEME-SUM`` and the
     parsed ``TF`` and ``cell``.
     """
-    raw = pd.read_csv(fetch("reference/deepbind_published_auc/encodeaucs_deepbind_suppl.csv"), header=None, dtype=str)
+    raw = pd.read_csv(
+        fetch("reference/deepbind_published_auc/encodeaucs_deepbind_suppl.csv"), header=None, dtype=str
+    )
     # the sheet has a multi-line title; the table starts where column 1 holds experiment names
     head_row = raw.index[raw[1].astype(str).str.strip().eq("TF_CellLine_Antibody_Lab")]
     start = int(head_row[0]) + 1 if len(head_row) else 2
     header = raw.iloc[start - 1].astype(str).str.strip().tolist()
     tab = raw.iloc[start:, 1:9].copy()  # the main table; side tables (by TF, by cell line) follow
     tab.columns = header[1:9]
-    tab = tab[tab["TF_CellLine_Antibody_Lab"].notna() & tab["TF_CellLine_Antibody_Lab"].str.contains("_", na=False)]
+    tab = tab[
+        tab["TF_CellLine_Antibody_Lab"].notna() & tab["TF_CellLine_Antibody_Lab"].str.contains("_", na=False)
+    ]
     out = pd.DataFrame(index=pd.Index(tab["TF_CellLine_Antibody_Lab"].str.strip(), name="experiment"))
     for col in ("DeepBind*", "DeepBind", "MEME-SUM"):
         if col in tab.columns:
@@ -247,7 +263,9 @@ def encode_dream_peaks(cell_line: str | None = None, tf: str | None = None) -> p
     if tf is not None:
         sel = sel[sel["tf"] == tf]
     if sel.empty:
-        raise KeyError(f"no ENCODE-DREAM peaks for cell_line={cell_line!r}, tf={tf!r}; available:\n{avail[['cell_line', 'tf']].to_string()}")
+        raise KeyError(
+            f"no ENCODE-DREAM peaks for cell_line={cell_line!r}, tf={tf!r}; available:\n{avail[['cell_line', 'tf']].to_string()}"
+        )
     frames = []
     for key, row in sel.iterrows():
         df = pd.read_csv(fetch(key), sep="\t", header=None, names=_NARROWPEAK, compression="gzip")
@@ -318,7 +336,9 @@ def scfan_tf_activity(dataset: str = "buenrostro2018", model: str = "GM12878") -
         raise KeyError(f"model must be one of {sorted(_SCFAN_MODELS)}")
     d = _SCFAN_DATASETS[dataset]
     short = _SCFAN_MODELS[model][0]
-    rd = _read_rda(fetch(f"reference/scfan/example/{d}_dataset/TF_activity_score_{d}_pretrained_using_{short}.Rdata"))
+    rd = _read_rda(
+        fetch(f"reference/scfan/example/{d}_dataset/TF_activity_score_{d}_pretrained_using_{short}.Rdata")
+    )
     X = np.asarray(next(iter(rd.values())), dtype=np.float64)
     # PBMCs labels are an R write.table (header "x", quoted row names); Corces labels are bare lines
     lines = fetch(f"reference/scfan/example/{d}_dataset/label_{d}_dataset.txt").read_text().splitlines()
@@ -331,7 +351,9 @@ def scfan_tf_activity(dataset: str = "buenrostro2018", model: str = "GM12878") -
         raise ValueError(f"scFAN {model}: {len(tfs)} TFs in chip.txt but {X.shape[1]} score columns")
     if len(lab) != X.shape[0]:
         raise ValueError(f"scFAN {dataset}: {len(lab)} labels for {X.shape[0]} cells")
-    obs = pd.DataFrame({"cell_type": pd.Categorical(lab)}, index=pd.Index([f"cell{i}" for i in range(X.shape[0])]))
+    obs = pd.DataFrame(
+        {"cell_type": pd.Categorical(lab)}, index=pd.Index([f"cell{i}" for i in range(X.shape[0])])
+    )
     adata = AnnData(X=X.astype(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(tfs)))
     tsne = pd.read_csv(fetch(f"reference/scfan/example/{d}_dataset/Tsne_matrix_{d}_save"), index_col=0)
     if len(tsne) == adata.n_obs:

@@ -96,13 +96,17 @@ def _programs(tfs, n_types, n_active, ubiquitous, rng) -> np.ndarray:
     k = min(n_active, len(specific))
     combos = list(itertools.combinations(range(len(specific)), k))
     if len(combos) < n_types:
-        raise ValueError(f"{n_types} cell types need distinct programs but only {len(combos)} exist with {len(specific)} TFs x {k} active")
+        raise ValueError(
+            f"{n_types} cell types need distinct programs but only {len(combos)} exist with {len(specific)} TFs x {k} active"
+        )
     # spread TFs over types: greedy pick of combos that use the least-used TFs
     order = rng.permutation(len(combos))
     used = np.zeros(len(specific))
     chosen = []
     for _ in range(n_types):
-        best = min((c for c in (combos[i] for i in order) if c not in chosen), key=lambda c: used[list(c)].sum())
+        best = min(
+            (c for c in (combos[i] for i in order) if c not in chosen), key=lambda c: used[list(c)].sum()
+        )
         chosen.append(best)
         used[list(best)] += 1
     active = np.zeros((n_types, len(tfs)), dtype=bool)
@@ -214,7 +218,11 @@ def simulate_scatac(
     from ..genome import Genome
     from ._jaspar import jaspar_motifs
 
-    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in locals().items() if k not in {"Genome", "jaspar_motifs", "out_dir"}}
+    params = {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in locals().items()
+        if k not in {"Genome", "jaspar_motifs", "out_dir"}
+    }
     if n_cells < n_cell_types:
         raise ValueError(f"n_cells ({n_cells}) must be at least n_cell_types ({n_cell_types})")
     if n_peaks < 10:
@@ -238,7 +246,9 @@ def simulate_scatac(
         pos = np.cumsum(gaps[idx] + peak_width) - peak_width
         length = int(pos[-1] + peak_width + 1000) if len(idx) else 10_000
         p_gc = gc / 2
-        seqs[f"chr{c + 1}"] = rng.choice(4, size=length, p=[0.5 - p_gc, p_gc, p_gc, 0.5 - p_gc]).astype(np.int8)
+        seqs[f"chr{c + 1}"] = rng.choice(4, size=length, p=[0.5 - p_gc, p_gc, p_gc, 0.5 - p_gc]).astype(
+            np.int8
+        )
         chroms += [f"chr{c + 1}"] * len(idx)
         starts += list(pos)
     chroms = np.array(chroms, dtype=object)
@@ -319,7 +329,9 @@ def simulate_scatac(
         blocks.append(sp.csr_matrix(rng.poisson(lam).astype(np.float32)))
     X = sp.vstack(blocks).tocsr()
 
-    mean_type = np.stack([np.exp(base + effect * (active[k].astype(float) @ motif_f.T) + scale) for k in range(n_cell_types)])
+    mean_type = np.stack(
+        [np.exp(base + effect * (active[k].astype(float) @ motif_f.T) + scale) for k in range(n_cell_types)]
+    )
 
     # ---- genome file
     key = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -350,7 +362,10 @@ def simulate_scatac(
         },
         index=pd.Index(cell_names),
     )
-    var = pd.DataFrame({"chr": chroms.astype(str), "start": starts, "end": ends, "constitutive": const}, index=pd.Index(peak_names))
+    var = pd.DataFrame(
+        {"chr": chroms.astype(str), "start": starts, "end": ends, "constitutive": const},
+        index=pd.Index(peak_names),
+    )
     adata = AnnData(X=X, obs=obs, var=var)
     adata.uns["simulation"] = {"seed": int(seed), "tfs": tfs, "genome": str(fa)}
     truth = SimulationTruth(
@@ -363,6 +378,11 @@ def simulate_scatac(
     )
     logger.info(
         "simulated %d cells x %d peaks (%.1f%% non-zero), %d cell types, %d TFs, %d batch(es)",
-        n_cells, n_peaks, 100 * X.nnz / max(1, n_cells * n_peaks), n_cell_types, len(tfs), n_batches,
+        n_cells,
+        n_peaks,
+        100 * X.nnz / max(1, n_cells * n_peaks),
+        n_cell_types,
+        len(tfs),
+        n_batches,
     )
     return SimulatedData(adata, genome, truth)

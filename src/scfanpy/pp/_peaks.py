@@ -22,7 +22,9 @@ def _bad(kind: str, names: Sequence[str], n: int) -> str:
     return f"{n} {kind}, e.g. {shown}"
 
 
-def _validate(chrom: pd.Series, start_raw: pd.Series, end_raw: pd.Series, labels: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+def _validate(
+    chrom: pd.Series, start_raw: pd.Series, end_raw: pd.Series, labels: pd.Index
+) -> tuple[np.ndarray, np.ndarray]:
     """Turn raw start/end into int64, raising one ValueError that lists every kind of problem."""
     problems = []
     s_num = pd.to_numeric(start_raw, errors="coerce")
@@ -55,7 +57,11 @@ def _from_names(names: pd.Index) -> tuple[pd.Series, pd.Series, pd.Series]:
     if unparsed.any():
         raise ValueError(
             "could not parse peak coordinates from var_names: "
-            + _bad("name(s) not like 'chr1:100-600', 'chr1-100-600' or 'chr1_100_600'", list(names[unparsed]), int(unparsed.sum()))
+            + _bad(
+                "name(s) not like 'chr1:100-600', 'chr1-100-600' or 'chr1_100_600'",
+                list(names[unparsed]),
+                int(unparsed.sum()),
+            )
             + ". Nothing was written. Use columns= or bed= for other layouts."
         )
     return ext["chr"], ext["start"], ext["end"]
@@ -64,7 +70,9 @@ def _from_names(names: pd.Index) -> tuple[pd.Series, pd.Series, pd.Series]:
 def _read_bed(path: str | os.PathLike) -> pd.DataFrame:
     df = pd.read_csv(path, sep="\t", header=None, comment="#", dtype={0: str}, compression="infer")
     if df.shape[1] < 3:
-        raise ValueError(f"{path}: a BED file needs at least 3 columns (chrom, start, end), found {df.shape[1]}")
+        raise ValueError(
+            f"{path}: a BED file needs at least 3 columns (chrom, start, end), found {df.shape[1]}"
+        )
     df = df[~df[0].astype(str).str.startswith(("track", "browser"))]
     cols = ["chr", "start", "end"] + [f"col{i}" for i in range(3, df.shape[1])]
     df.columns = cols
@@ -129,10 +137,16 @@ def parse_peaks(
         if isinstance(bed, pd.DataFrame):
             df = df.rename(columns={df.columns[0]: "chr", df.columns[1]: "start", df.columns[2]: "end"})
         name_col = df.columns[3] if df.shape[1] > 3 else None
-        if name_col is not None and pd.Index(df[name_col].astype(str)).isin(names).all() and set(names) <= set(df[name_col].astype(str)):
+        if (
+            name_col is not None
+            and pd.Index(df[name_col].astype(str)).isin(names).all()
+            and set(names) <= set(df[name_col].astype(str))
+        ):
             df = df.set_index(df[name_col].astype(str)).loc[names]
         elif len(df) != adata.n_vars:
-            raise ValueError(f"BED has {len(df)} rows but the data has {adata.n_vars} peaks (and no name column matching var_names)")
+            raise ValueError(
+                f"BED has {len(df)} rows but the data has {adata.n_vars} peaks (and no name column matching var_names)"
+            )
         chrom, s, e = df["chr"].astype(str), df["start"], df["end"]
         source = "BED"
     elif columns is not None:
@@ -145,7 +159,9 @@ def parse_peaks(
     else:
         chrom, s, e = _from_names(names)
     chrom = pd.Series(np.asarray(chrom, dtype=object), index=names)
-    start, end = _validate(chrom, pd.Series(np.asarray(s), index=names), pd.Series(np.asarray(e), index=names), names)
+    start, end = _validate(
+        chrom, pd.Series(np.asarray(s), index=names), pd.Series(np.asarray(e), index=names), names
+    )
     if one_based:
         start = start - 1
         if (start < 0).any():
