@@ -124,3 +124,49 @@ def test_genome_from_gzip_plain_is_rejected_with_clear_error(tmp_path):
 def test_missing_file():
     with pytest.raises(FileNotFoundError):
         sfp.Genome("/nonexistent/genome.fa")
+
+
+def _write_2bit(path, records: dict[str, str]) -> None:
+    """Minimal UCSC .2bit writer (format spec: genome.ucsc.edu FAQ), with N blocks and soft-mask blocks."""
+    import re
+    import struct
+
+    names = list(records)
+    header = struct.pack("<IIII", 0x1A412743, 0, len(names), 0)
+    index_size = sum(1 + len(n) + 4 for n in names)
+    offset = len(header) + index_size
+    blobs = []
+    for n in names:
+        s = records[n]
+        nblocks = [(m.start(), m.end() - m.start()) for m in re.finditer(r"[Nn]+", s)]
+        mblocks = [(m.start(), m.end() - m.start()) for m in re.finditer(r"[a-z]+", s)]
+        code = {"T": 0, "C": 1, "A": 2, "G": 3}
+        bits = [code.get(ch.upper(), 0) for ch in s]
+        bits += [0] * (-len(bits) % 4)
+        packed = bytes((bits[i] << 6) | (bits[i + 1] << 4) | (bits[i + 2] << 2) | bits[i + 3] for i in range(0, len(bits), 4))
+        blob = struct.pack("<II", len(s), len(nblocks))
+        blob += b"".join(struct.pack("<I", st) for st, _ in nblocks) + b"".join(struct.pack("<I", ln) for _, ln in nblocks)
+        blob += struct.pack("<I", len(mblocks))
+        blob += b"".join(struct.pack("<I", st) for st, _ in mblocks) + b"".join(struct.pack("<I", ln) for _, ln in mblocks)
+        blob += struct.pack("<I", 0) + packed
+        blobs.append(blob)
+    index = b""
+    for n, blob in zip(names, blobs):
+        index += struct.pack("<B", len(n)) + n.encode() + struct.pack("<I", offset)
+        offset += len(blob)
+    with open(path, "wb") as fh:
+        fh.write(header + index + b"".join(blobs))
+
+
+def test_twobit_genome(tmp_path):
+    pytest.importorskip("py2bit")
+    real = sfp.datasets.hg19_chr20().fetch("chr20", 10_057_864, 10_057_965)
+    seq = "NNNNacgt" + real + "NN"
+    p = tmp_path / "g.2bit"
+    _write_2bit(p, {"chr20": seq, "chrM": "ACGTACGTAA"})
+    g = sfp.Genome(p, name="tiny")
+    assert g.chrom_sizes == {"chr20": len(seq), "chrM": 10}
+    assert g.fetch("20", 0, 8) == "NNNNACGT"  # N block kept, soft mask read as upper case
+    assert g.fetch("chr20", 8, 8 + 101) == real
+    assert g.fetch("MT", 0, 4) == "ACGT"
+    assert g.fetch_codes("chrM", 8, 12).tolist() == [0, 0, 4, 4]
