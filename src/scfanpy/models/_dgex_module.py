@@ -37,6 +37,15 @@ class _MLP(nn.Module):
             d = n_hidden
         layers.append(nn.Linear(d, n_output))
         self.net = nn.Sequential(*layers)
+        # initialisation of the authors' release: Glorot-uniform hidden layers (suited to tanh) and a
+        # near-zero read-out, so training starts from the per-gene mean (0 in standardised units)
+        for layer in self.net:
+            if isinstance(layer, nn.Linear):
+                nn.init.zeros_(layer.bias)
+                if layer is layers[-1]:
+                    nn.init.uniform_(layer.weight, -1e-4, 1e-4)
+                else:
+                    nn.init.xavier_uniform_(layer.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -74,7 +83,7 @@ class DGEXModule(nn.Module):
         *,
         n_hidden: int = 1000,
         n_layers: int = 2,
-        dropout: float = 0.1,
+        dropout: float = 0.25,
         n_networks: int = 1,
     ):
         super().__init__()
@@ -91,6 +100,15 @@ class DGEXModule(nn.Module):
         )
         # contiguous groups: concatenating the sub-network outputs restores the target order
         self.group_sizes = [len(g) for g in groups]
+
+    @torch.no_grad()
+    def set_output_bias(self, bias: np.ndarray) -> None:
+        """Set the read-out biases (one per target, in target order), e.g. to start at the median."""
+        bias = torch.as_tensor(np.asarray(bias, dtype=np.float32))
+        start = 0
+        for net, size in zip(self.subnets, self.group_sizes):
+            net.net[-1].bias.copy_(bias[start : start + size])
+            start += size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map standardised landmarks ``(batch, n_input)`` to standardised targets ``(batch, n_output)``."""
