@@ -51,7 +51,7 @@ def _mlp(sizes: Sequence[int], slope: float) -> nn.Sequential:
 
 
 class SAILERModule(BaseModuleClass):
-    """Invariant conditional VAE of SAILER (Cao et al. 2021), in pure torch.
+    r"""Invariant conditional VAE of SAILER (Cao et al. 2021), in pure torch.
 
     Encoder ``x -> n_hidden[0] -> n_hidden[1] -> (mean, log-variance)`` sees only the binarised peak
     vector; the decoder ``[z, standardised log depth, batch one-hot, continuous covariates] ->
@@ -60,8 +60,8 @@ class SAILERModule(BaseModuleClass):
 
     .. math::
 
-        \\sum_i (1+\\lambda) w\\,\\mathrm{BCE}_i + \\beta\\,\\mathrm{KL}(q_i\\|N(0,I))
-        + \\lambda\\beta\\,\\frac{s}{B}\\sum_j \\mathrm{KL}(q_i\\|q_j)
+        \sum_i (1+\lambda) w\,\mathrm{BCE}_i + \beta\,\mathrm{KL}(q_i\|N(0,I))
+        + \lambda\beta\,\frac{s}{B}\sum_j \mathrm{KL}(q_i\|q_j)
 
     with ``w = reconstruction_weight``, ``lambda = invariance_weight``, ``beta`` the annealed weight the
     training plan passes as ``kl_weight`` and ``s = 1`` (``invariance_reduction='cell'``) or
@@ -99,7 +99,7 @@ class SAILERModule(BaseModuleClass):
         n_hidden: Sequence[int] = (1000, 100),
         n_latent: int = 10,
         invariance_weight: float = 1.0,
-        reconstruction_weight: float = 30.0,
+        reconstruction_weight: float = 1.0,
         invariance_reduction: str = "cell",
         negative_slope: float = 0.2,
         depth_mean: float = 0.0,
@@ -148,7 +148,7 @@ class SAILERModule(BaseModuleClass):
 
     def standardise_depth(self, depth: torch.Tensor) -> torch.Tensor:
         """Standardised log depth ``(log d - mean) / std`` as ``(B, 1)``."""
-        return ((depth.reshape(-1, 1).float().clamp_min(1e-8).log() - self.depth_mean) / self.depth_std)
+        return (depth.reshape(-1, 1).float().clamp_min(1e-8).log() - self.depth_mean) / self.depth_std
 
     @auto_move_data
     def inference(self, x: torch.Tensor, n_samples: int = 1) -> dict[str, torch.Tensor | Normal]:
@@ -195,7 +195,9 @@ class SAILERModule(BaseModuleClass):
             with torch.no_grad():
                 inv = self.invariance_penalty(qz)
             scale = 0.0
-        loss = ((1 + lam) * self.reconstruction_weight * rec + kl_weight * kl + lam * kl_weight * scale * inv).sum()
+        loss = (
+            (1 + lam) * self.reconstruction_weight * rec + kl_weight * kl + lam * kl_weight * scale * inv
+        ).sum()
         return LossOutput(
             loss=loss,
             reconstruction_loss=rec,

@@ -70,7 +70,10 @@ def reverse_complement_input(x: torch.Tensor, track_rc_order: Sequence[int] | No
 
 
 def masked_bce_with_logits(
-    logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, pos_weight: torch.Tensor | None = None
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    pos_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean binary cross-entropy over the observed labels only.
 
@@ -87,7 +90,9 @@ def masked_bce_with_logits(
     if mask is not None:
         observed = observed & mask.bool()
     y = torch.where(observed, labels, torch.zeros_like(labels))
-    loss = F.binary_cross_entropy_with_logits(logits.float(), y.float(), reduction="none", pos_weight=pos_weight)
+    loss = F.binary_cross_entropy_with_logits(
+        logits.float(), y.float(), reduction="none", pos_weight=pos_weight
+    )
     n_obs = observed.sum()
     if n_obs == 0:
         return (logits * 0.0).sum()
@@ -95,7 +100,8 @@ def masked_bce_with_logits(
 
 
 def _average_probability_logit(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Logit of ``(sigmoid(a) + sigmoid(b)) / 2``, computed stably in log space."""
+    """Logit of ``(sigmoid(a) + sigmoid(b)) / 2``, computed stably in log space (float32)."""
+    a, b = a.float(), b.float()
     log_p = torch.logaddexp(F.logsigmoid(a), F.logsigmoid(b))
     log_q = torch.logaddexp(F.logsigmoid(-a), F.logsigmoid(-b))
     return log_p - log_q
@@ -173,9 +179,10 @@ class DanQModule(nn.Module):
     Deviations: window, number of signal tracks, outputs and all widths are parameters (defaults are
     the paper's); extra signal tracks (``n_tracks``) enter as additional input channels of the first
     convolution (the paper used DNA only); the module returns logits (sigmoid applied by the caller);
-    default PyTorch initialisation instead of Keras glorot-uniform; DanQ-JASPAR in the paper used 1,024
-    filters of width 30 and a 512-unit BiLSTM, here the filter count/width stay as configured and the
-    first ``len(motifs)`` filters are overwritten.
+    default PyTorch initialisation instead of Keras glorot-uniform; the paper's DanQ-JASPAR model was
+    also larger (more and wider filters, wider BiLSTM) -- here the sizes stay as configured and the
+    first ``2 x len(motifs)`` filters are overwritten (motif, reverse complement), weights ``p - 0.25``
+    and bias minus half the best-match score (our choice).
     """
 
     def __init__(
@@ -212,7 +219,9 @@ class DanQModule(nn.Module):
         return self.out(F.relu(self.dense(h.flatten(1))))
 
     @torch.no_grad()
-    def init_filters_from_motifs(self, motifs: dict[str, np.ndarray] | Sequence[np.ndarray], *, scale: float = 1.0) -> None:
+    def init_filters_from_motifs(
+        self, motifs: dict[str, np.ndarray] | Sequence[np.ndarray], *, scale: float = 1.0
+    ) -> None:
         """DanQ-JASPAR: overwrite the first filters with motifs (``p - 0.25``) and their reverse complements.
 
         ``motifs``: probability matrices ``(L, 4)`` in A C G T order (e.g. :func:`scfanpy.datasets.jaspar_motifs`).
@@ -319,16 +328,31 @@ class FactorNetModule(nn.Module):
         return _average_probability_logit(a, b)
 
 
+class _Conv1dPad(nn.Conv1d):
+    """Conv1d with Keras/TF 'same' zero padding (for even kernels the extra column goes right)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, same: bool):
+        super().__init__(c_in, c_out, kernel)
+        self.pad = ((kernel - 1) // 2, kernel // 2) if same else (0, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad != (0, 0):
+            x = F.pad(x, self.pad)
+        return super().forward(x)
+
+
 class ScFANModule(nn.Module):
     """The scFAN CNN (Fu et al., Science Advances 2020): three conv blocks with batch norm, then dense.
 
-    Published architecture: input 1,000 bp x (4 DNA + signal tracks) -> conv 160 x 8 -> BN -> ReLU ->
-    max-pool 4 -> dropout 0.2 -> conv 240 x 8 -> BN -> ReLU -> max-pool 4 -> dropout 0.2 -> conv 240 x 8
-    -> BN -> ReLU -> dropout 0.5 -> flatten -> dense 919 (ReLU) -> one sigmoid output per TF.
+    Published architecture (paper and the released Keras 2.0.2 ``model.json`` of the GM12878 / K562 /
+    H1-ESC models): input 1,000 bp x (4 DNA + signal tracks; the released models use DNase "DGF" and
+    Unique35 mappability) -> conv 160 x 8 ('same') -> BN -> ReLU -> max-pool 4 -> dropout 0.2 -> conv
+    240 x 8 -> BN -> ReLU -> max-pool 4 -> dropout 0.2 -> conv 240 x 8 -> BN -> ReLU -> dropout 0.5 ->
+    flatten -> dense 919 (ReLU) -> one sigmoid output per TF (33 for GM12878).
 
-    Deviations: window, tracks and widths are parameters (defaults are the paper's); the positions of the
-    three dropouts (after each block) follow the DeepSEA layout that scFAN adapts, the paper lists only
-    the rates; 'valid' convolutions; logits are returned.
+    Deviations: window, tracks and widths are parameters (defaults are the paper's); batch norm uses
+    Keras's settings by default (``bn_momentum=0.01`` = Keras 0.99, ``bn_eps=1e-3``); the module returns
+    logits; default PyTorch initialisation; ``padding='valid'`` is offered as an option.
     """
 
     def __init__(
@@ -342,16 +366,26 @@ class ScFANModule(nn.Module):
         pool: int = 4,
         dropout: Sequence[float] = (0.2, 0.2, 0.5),
         n_dense: int = 919,
+        padding: str = "same",
+        bn_eps: float = 1e-3,
+        bn_momentum: float = 0.01,
     ):
         super().__init__()
+        if padding not in ("same", "valid"):
+            raise ValueError("padding must be 'same' or 'valid'")
         self.n_tracks = n_tracks
         self.window = window
         layers: list[nn.Module] = []
         c_in = 4 + n_tracks
         length = window
         for i, (c_out, p) in enumerate(zip(channels, dropout, strict=True)):
-            layers += [nn.Conv1d(c_in, c_out, kernel), nn.BatchNorm1d(c_out), nn.ReLU()]
-            length = length - kernel + 1
+            if padding == "valid":
+                length = length - kernel + 1
+            layers += [
+                _Conv1dPad(c_in, c_out, kernel, same=padding == "same"),
+                nn.BatchNorm1d(c_out, eps=bn_eps, momentum=bn_momentum),
+                nn.ReLU(),
+            ]
             if i < len(channels) - 1:
                 layers.append(nn.MaxPool1d(pool, pool))
                 length //= pool
@@ -366,7 +400,7 @@ class ScFANModule(nn.Module):
     @property
     def conv(self) -> nn.Conv1d:
         """The first convolution (motif detectors)."""
-        return self.features[0]
+        return next(m for m in self.features if isinstance(m, nn.Conv1d))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.features(x)
@@ -375,4 +409,3 @@ class ScFANModule(nn.Module):
 
 def _n_params(module: nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
-
