@@ -9,14 +9,24 @@ from scfanpy.genome import decode_sequence
 @pytest.fixture
 def toy(tmp_path):
     rng = np.random.default_rng(0)
-    seqs = {"chr1": rng.integers(0, 4, 60_000), "chr2": rng.integers(0, 4, 40_000), "chr3": rng.integers(0, 4, 30_000)}
+    seqs = {
+        "chr1": rng.integers(0, 4, 60_000),
+        "chr2": rng.integers(0, 4, 40_000),
+        "chr3": rng.integers(0, 4, 30_000),
+    }
     seqs["chr2"][:5_000] = 4  # leading N
     fa = tmp_path / "toy.fa"
     with open(fa, "w") as f:
         for c, s in seqs.items():
             f.write(f">{c}\n{decode_sequence(s.astype(np.uint8))}\n")
     peaks = {
-        "A": pd.DataFrame({"chr": ["chr1", "chr1", "chr2", "chr3"], "start": [10_000, 30_000, 20_000, 15_000], "end": [10_400, 30_300, 20_500, 15_300]}),
+        "A": pd.DataFrame(
+            {
+                "chr": ["chr1", "chr1", "chr2", "chr3"],
+                "start": [10_000, 30_000, 20_000, 15_000],
+                "end": [10_400, 30_300, 20_500, 15_300],
+            }
+        ),
         "B": pd.DataFrame({"chr": ["chr1", "chr2"], "start": [10_150, 3_000], "end": [10_600, 3_400]}),
     }
     return sfp.Genome(fa), seqs, peaks
@@ -46,10 +56,12 @@ def test_labels_negatives_splits(toy):
             np.testing.assert_equal(labs[j], _brute_label(peaks[tf], row["chr"], row["start"]))
         # the stored window is the genome around the bin
         s = int(row["start"]) - 400
-        np.testing.assert_array_equal(w.obsm["dna_code"][w.obs_names.get_loc(name)], seqs[row["chr"]][s : s + 1000])
+        np.testing.assert_array_equal(
+            w.obsm["dna_code"][w.obs_names.get_loc(name)], seqs[row["chr"]][s : s + 1000]
+        )
     # all bound bins are present: chr1 TF A peak 10_000-10_400 -> bins 9_900..10_300
     starts_a = set(w.obs.loc[(w.obs["chr"] == "chr1") & (lab["A"] == 1), "start"])
-    assert starts_a == set(range(9_900, 10_301, 50)) | set(range(29_900, 30_151, 50))
+    assert starts_a == set(range(9_900, 10_301, 50)) | set(range(29_900, 30_201, 50))
     # negatives: far from any peak, away from the blacklist, twice the positives per chromosome (capped)
     neg = w.obs[w.obs["n_bound"] == 0]
     allp = pd.concat(peaks.values())
@@ -60,7 +72,11 @@ def test_labels_negatives_splits(toy):
     n_pos = (w.obs["n_bound"] > 0).groupby(w.obs["chr"], observed=True).sum()
     n_neg = (w.obs["n_bound"] == 0).groupby(w.obs["chr"], observed=True).sum()
     np.testing.assert_array_equal(n_neg.to_numpy(), 2 * n_pos.to_numpy())
-    assert dict(zip(w.obs["chr"], w.obs["split"], strict=True)) == {"chr1": "train", "chr2": "valid", "chr3": "test"}
+    assert dict(zip(w.obs["chr"], w.obs["split"], strict=True)) == {
+        "chr1": "train",
+        "chr2": "valid",
+        "chr3": "test",
+    }
     # chr2's leading N block: no window with N
     assert (w.obsm["dna_code"] == 4).sum() == 0
     # deterministic
@@ -68,6 +84,17 @@ def test_labels_negatives_splits(toy):
         genome, peaks, blacklist=blk, negative_ratio=2.0, valid_chroms=["2"], test_chroms=["chr3"], seed=1
     )
     assert (w2.obs_names == w.obs_names).all()
+    # chunking does not change the bins
+    w3 = sfp.pp.make_training_windows(
+        genome,
+        peaks,
+        blacklist=blk,
+        negative_ratio=0.0,
+        valid_chroms=["2"],
+        test_chroms=["chr3"],
+        chunk_bp=777,
+    )
+    assert list(w3.obs_names) == list(w.obs_names[w.obs["n_bound"] > 0])
 
 
 def test_regions_offset_record_and_signal(toy, tmp_path):
@@ -81,14 +108,16 @@ def test_regions_offset_record_and_signal(toy, tmp_path):
     )
     assert set(w.obs["chr"]) == {"chr1"}
     assert w.obs["start"].min() >= 20_400 and w.obs["start"].max() <= 40_000 - 600
-    assert (w.obs["n_bound"] > 0).sum() == 5  # TF A peak 30_000-30_300: bins 29_950..30_150
+    assert (w.obs["n_bound"] > 0).sum() == 7  # TF A peak 30_000-30_300: bins 29_900..30_200
     for name, row in w.obs.iterrows():
         s = int(row["start"]) - 400
-        np.testing.assert_array_equal(w.obsm["dna_code"][w.obs_names.get_loc(name)], seqs["chr1"][s : s + 1000])
+        np.testing.assert_array_equal(
+            w.obsm["dna_code"][w.obs_names.get_loc(name)], seqs["chr1"][s : s + 1000]
+        )
         sig = w.obsm["signal"][w.obs_names.get_loc(name), 0]
         expect = ((np.arange(s, s + 1000) >= 29_900) & (np.arange(s, s + 1000) < 30_400)).astype(np.float32)
         np.testing.assert_array_equal(sig, expect)
-    assert w.uns["signal_tracks"] == ["accessibility"]
+    assert w.uns["signal_names"] == ["accessibility"]
 
 
 def test_errors(toy):
@@ -110,8 +139,12 @@ def test_real_encode_dream_hg19_blocks():
     peaks = sfp.datasets.encode_dream_peaks("GM12878")
     bl = sfp.datasets.hg19_blacklist()
     w20 = sfp.pp.make_training_windows(
-        sfp.datasets.hg19_chr20(), peaks, regions=[("chr20", 9_995_000, 11_095_000)], blacklist=bl,
-        valid_chroms=[], test_chroms=["chr20"],
+        sfp.datasets.hg19_chr20(),
+        peaks,
+        regions=[("chr20", 9_995_000, 11_095_000)],
+        blacklist=bl,
+        valid_chroms=[],
+        test_chroms=["chr20"],
     )
     w22 = sfp.pp.make_training_windows(
         sfp.datasets.hg19_chr22_block(), peaks, regions=[("chr22", 20_000_000, 21_000_000)], blacklist=bl
@@ -129,3 +162,44 @@ def test_real_encode_dream_hg19_blocks():
     for s in pos["start"].to_numpy()[:20]:
         ov = (np.minimum(z.end, s + 200) - np.maximum(z.start, s)).clip(0)
         assert ov.max() >= 100 or ov.sum() >= 100
+
+
+def test_windows_train_a_model(toy):
+    genome, _, peaks = toy
+    acc = pd.DataFrame({"chr": ["chr1", "chr2"], "start": [9_000, 19_000], "end": [11_000, 21_000]})
+    w = sfp.pp.make_training_windows(
+        genome, peaks, context=200, accessibility=acc, valid_chroms=["chr2"], test_chroms=["chr3"]
+    )
+    sfp.models.SCFAN.setup_anndata(w, signal_key="signal")
+    model = sfp.models.SCFAN(w, channels=(8, 8, 8), n_dense=8)
+    assert model.input_spec["window"] == 200 and model.input_spec["track_names"] == ["accessibility"]
+    model.train(max_epochs=1, batch_size=32, enable_progress_bar=False)
+    ev = model.evaluate(split="test")
+    assert list(ev.index) == ["A", "B"] or list(ev.index.astype(str)) == ["A", "B"]
+    assert model.predict(w).shape == (w.n_obs, 2)
+
+
+def test_bigwig_track_via_stub(toy, monkeypatch):
+    """The bigWig branch, with a stand-in for pyBigWig (values = position / 1e5 on chr1, NaN elsewhere)."""
+    import sys
+    import types
+
+    genome, _, peaks = toy
+
+    class _BW:
+        def chroms(self):
+            return {"chr1": 60_000, "chr2": 40_000}
+
+        def values(self, chrom, start, end, numpy=True):
+            v = np.arange(start, end, dtype=np.float64) / 1e5
+            return v if chrom == "chr1" else np.full(end - start, np.nan)
+
+    stub = types.ModuleType("pyBigWig")
+    stub.open = lambda path: _BW()
+    monkeypatch.setitem(sys.modules, "pyBigWig", stub)
+    w = sfp.pp.make_training_windows(genome, peaks, accessibility={"dnase": "x.bw"}, chroms=["chr1", "chr2"])
+    sig = w.obsm["signal"]
+    assert sig.shape == (w.n_obs, 1, 1000) and w.uns["signal_names"] == ["dnase"]
+    for i, (c, s) in enumerate(w.obs[["chr", "start"]].itertuples(index=False)):
+        expect = np.arange(s - 400, s + 600) / 1e5 if c == "chr1" else np.zeros(1000)
+        np.testing.assert_allclose(sig[i, 0], expect, rtol=1e-6)

@@ -13,6 +13,7 @@ __getattr__, __dir__, __all__ = attach(
         "FACTORNET": "._seqmodels",
         "SCFAN": "._seqmodels",
         "pretrained": "._pretrained",
+        "available_pretrained": "._pretrained",
         "SAILER": "._sailer",
         "DGEX": "._dgex",
         "LinearLandmarkRegressor": "._dgex",

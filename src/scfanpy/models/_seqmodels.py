@@ -424,6 +424,8 @@ class SeqModelBase(BaseModelClass):
         >>> sfp.models.SCFAN.setup_anndata(regions, signal_key="signal")
         >>> model = sfp.models.SCFAN(regions)
         """
+        # capture the arguments only (before any other local exists), as scvi-tools models do
+        setup_method_args = cls._get_setup_method_args(**locals())
         from scvi.data import AnnDataManager
         from scvi.data.fields import ObsmField
 
@@ -439,7 +441,7 @@ class SeqModelBase(BaseModelClass):
                 track_names = adata.uns.get(f"{signal_key}_names")
             if track_names is not None:
                 track_names = [str(t) for t in track_names]
-        setup_method_args = cls._get_setup_method_args(**locals())
+        setup_method_args.setdefault("setup_args", {})["track_names"] = track_names
         fields = [ObsmField("dna_code", dna_key)]
         manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
         scvi_log = logging.getLogger("scvi")

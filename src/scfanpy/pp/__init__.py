@@ -10,5 +10,7 @@ __getattr__, __dir__, __all__ = attach(
         "one_hot": "._sequences",
         "smooth": "._smooth",
         "make_training_windows": "._windows",
+        "dinucleotide_shuffle": "._shuffle",
+        "lsi": "._smooth",
     },
 )

@@ -31,7 +31,10 @@ def _shuffle_codes(s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # exits[v] = list of successors of v, in sequence order
     order = np.argsort(src, kind="stable")
     src_sorted, dst_sorted = src[order], dst[order]
-    bounds = np.searchsorted(src_sorted, letters, side="left"), np.searchsorted(src_sorted, letters, side="right")
+    bounds = (
+        np.searchsorted(src_sorted, letters, side="left"),
+        np.searchsorted(src_sorted, letters, side="right"),
+    )
     exits = {int(v): dst_sorted[lo:hi].copy() for v, lo, hi in zip(letters, *bounds, strict=True)}
     # rejection-sample last exits until they form a tree rooted at `last`
     sources = [v for v in exits if v != last and len(exits[v])]
@@ -104,7 +107,9 @@ def dinucleotide_shuffle(
     --------
     >>> from scfanpy.pp import dinucleotide_shuffle
     >>> s = dinucleotide_shuffle("ACGTTGCAAACGT", rng=0)
-    >>> sorted(s[i : i + 2] for i in range(len(s) - 1)) == sorted("ACGTTGCAAACGT"[i : i + 2] for i in range(12))
+    >>> sorted(s[i : i + 2] for i in range(len(s) - 1)) == sorted(
+    ...     "ACGTTGCAAACGT"[i : i + 2] for i in range(12)
+    ... )
     True
     """
     rng = check_random_state(rng)

@@ -127,7 +127,9 @@ def _locate(genome: Genome, chrom: str, start: int, end: int) -> tuple[str, int]
             off = int(m["start"]) - 1
             if off <= start and end <= int(m["end"]):
                 return rec, off
-    raise KeyError(f"{chrom}:{start}-{end} is in no record of genome {genome.name} ({list(genome.chrom_sizes)[:8]})")
+    raise KeyError(
+        f"{chrom}:{start}-{end} is in no record of genome {genome.name} ({list(genome.chrom_sizes)[:8]})"
+    )
 
 
 def _scan_intervals(genome: Genome, regions, chroms, covers: dict) -> list[tuple[str, int, int, str, int]]:
@@ -282,7 +284,7 @@ def make_training_windows(
     - ``obsm['dna_code']``: uint8 ``(n, context)`` codes, A=0 C=1 G=2 T=3 N=4;
     - ``obsm['labels']``: float32 DataFrame ``(n, n_tfs)``, 1 bound, 0 unbound, NaN ambiguous;
     - ``obsm['signal']``: float32 ``(n, n_tracks, context)`` when ``accessibility`` is given;
-    - ``uns['tf_names']``, ``uns['signal_tracks']`` (with ``accessibility``),
+    - ``uns['tf_names']``, ``uns['signal_names']`` (with ``accessibility``),
       ``uns['scfanpy']['genome']`` and ``uns['training_windows']['params']``.
 
     Examples
@@ -301,7 +303,9 @@ def make_training_windows(
     (1000, ['ATF7', 'CREB1', 'E2F1'])
     """
     if bin_size <= 0 or stride <= 0 or context < bin_size:
-        raise ValueError(f"need bin_size > 0, stride > 0 and context >= bin_size (got {bin_size}, {stride}, {context})")
+        raise ValueError(
+            f"need bin_size > 0, stride > 0 and context >= bin_size (got {bin_size}, {stride}, {context})"
+        )
     if not 0 < min_overlap <= 1:
         raise ValueError(f"min_overlap must be in (0, 1], got {min_overlap}")
     if negative_ratio < 0:
@@ -340,8 +344,9 @@ def make_training_windows(
             continue
         pos_s, pos_l, neg_s = [], [], []
         n_bins = 0
-        for c_lo in range(first, last + 1, chunk_bp):
-            b = np.arange(c_lo, min(c_lo + chunk_bp, last + 1), stride, dtype=np.int64)
+        step = max(1, chunk_bp // stride) * stride  # chunks keep the bins on the stride grid
+        for c_lo in range(first, last + 1, step):
+            b = np.arange(c_lo, min(c_lo + step, last + 1), stride, dtype=np.int64)
             if not len(b):
                 continue
             n_bins += len(b)
@@ -381,12 +386,20 @@ def make_training_windows(
         starts, labs = starts[o], labs[o]
         logger.info(
             "%s: %d bins scanned, %d bound, %d of %d clean unbound sampled",
-            chrom, n_bins, len(p_s), len(n_pick), len(n_cand),
+            chrom,
+            n_bins,
+            len(p_s),
+            len(n_pick),
+            len(n_cand),
         )
         if not len(starts):
             continue
         codes = np.empty((len(starts), context), dtype=np.uint8)
-        sig = np.empty((len(starts), len(tracks.sources), context), dtype=np.float32) if tracks.sources else None
+        sig = (
+            np.empty((len(starts), len(tracks.sources), context), dtype=np.float32)
+            if tracks.sources
+            else None
+        )
         # read in spans of nearby windows
         i = 0
         while i < len(starts):
@@ -415,7 +428,8 @@ def make_training_windows(
     start_a = np.concatenate(start_out)
     labels = np.concatenate(lab_out)
     split = np.array(
-        ["test" if _canon(c) in test else "valid" if _canon(c) in valid else "train" for c in chrom_a], dtype=object
+        ["test" if _canon(c) in test else "valid" if _canon(c) in valid else "train" for c in chrom_a],
+        dtype=object,
     )
     names = pd.Index([f"{c}:{s}-{s + bin_size}" for c, s in zip(chrom_a, start_a, strict=True)])
     obs = pd.DataFrame(
@@ -434,7 +448,7 @@ def make_training_windows(
     adata.uns["tf_names"] = list(tf_names)
     if sig_out:
         adata.obsm["signal"] = np.concatenate(sig_out)
-        adata.uns["signal_tracks"] = list(tracks.names)
+        adata.uns["signal_names"] = list(tracks.names)
     adata.uns[UNS] = {"genome": {"name": str(genome.name), "path": str(genome.path), "width": int(context)}}
     uns_params(
         adata,
@@ -456,7 +470,10 @@ def make_training_windows(
     counts = adata.obs["split"].value_counts()
     logger.info(
         "%d windows (%d bound by >= 1 TF), %d TFs; split %s",
-        adata.n_obs, int((adata.obs["n_bound"] > 0).sum()), n_tf, {k: int(v) for k, v in counts.items()},
+        adata.n_obs,
+        int((adata.obs["n_bound"] > 0).sum()),
+        n_tf,
+        {k: int(v) for k, v in counts.items()},
     )
     log_added("obsm", DNA_CODE, f"uint8 {adata.n_obs} x {context}")
     log_added("obsm", "labels", f"{adata.n_obs} x {n_tf} TFs, NaN = ambiguous")

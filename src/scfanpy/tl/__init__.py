@@ -8,6 +8,8 @@ __getattr__, __dir__, __all__ = attach(
         "predict_tf_binding": "._predict",
         "rank_tfs": "._rank",
         "tf_activity_adata": "._rank",
+        "top_tfs": "._rank",
+        "cell_tf_binding": "._predict",
         "sailer": "._sailer",
         "impute_from_landmarks": "._impute",
     },

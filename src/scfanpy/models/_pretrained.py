@@ -1,0 +1,130 @@
+"""Pretrained TF-binding sequence models shipped with the package (``src/scfanpy/models/weights/``).
+
+Each model is a folder ``weights/<name>/`` holding ``model.pt`` (as written by
+:meth:`~scfanpy.models.SCFAN.save`, weights stored in float16), ``model_card.json`` and ``model_card.md``
+(TF list, training data, settings, per-TF test metrics). The script that made each one is kept in the
+repository (``scripts/train_pretrained.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["pretrained", "available_pretrained", "DEFAULT_PRETRAINED"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_PRETRAINED = "scfan_bertsnr137"
+
+
+def _card(folder: Path) -> dict[str, Any]:
+    f = folder / "model_card.json"
+    return json.loads(f.read_text()) if f.exists() else {}
+
+
+def available_pretrained() -> pd.DataFrame:
+    """The pretrained models shipped with scfanpy, one row each.
+
+    Returns
+    -------
+    DataFrame indexed by model name with ``class``, ``n_tfs``, ``window``, ``n_tracks``, ``data``,
+    ``test_mean_auroc``, ``test_mean_auprc`` and ``default`` (the one :func:`pretrained` loads without a
+    name).
+
+    Examples
+    --------
+    >>> import scfanpy as sfp
+    >>> "scfan_bertsnr137" in sfp.models.available_pretrained().index
+    True
+    """
+    rows = []
+    for d in (
+        sorted(p for p in WEIGHTS_DIR.iterdir() if (p / "model.pt").exists()) if WEIGHTS_DIR.is_dir() else []
+    ):
+        c = _card(d)
+        arch = c.get("architecture", {})
+        rows.append(
+            {
+                "name": d.name,
+                "class": c.get("class"),
+                "n_tfs": len(c.get("tf_names", [])),
+                "window": arch.get("window"),
+                "n_tracks": arch.get("n_tracks"),
+                "data": c.get("training_data", {}).get("source", "").split(":")[0],
+                "test_mean_auroc": c.get("test_metrics", {}).get("mean_auroc"),
+                "test_mean_auprc": c.get("test_metrics", {}).get("mean_auprc"),
+                "default": d.name == DEFAULT_PRETRAINED,
+            }
+        )
+    cols = [
+        "name",
+        "class",
+        "n_tfs",
+        "window",
+        "n_tracks",
+        "data",
+        "test_mean_auroc",
+        "test_mean_auprc",
+        "default",
+    ]
+    return pd.DataFrame(rows, columns=cols).set_index("name")
+
+
+def pretrained(name: str | os.PathLike | None = None, *, device: str = "cpu"):
+    """Load a pretrained TF-binding model (the default one when ``name`` is None).
+
+    The default, ``'scfan_bertsnr137'``, is an scFAN-style CNN (:class:`~scfanpy.models.SCFAN`; conv
+    128/160/160 x 8 with batch norm, pool 2, dense 256) with one output per TF for **137 human TFs**,
+    trained by ``scripts/train_pretrained.py`` on the BertSNR set (lhy0322/BertSNR, MIT): 100-bp hg19
+    windows around ChIP-seq-supported JASPAR sites against their dinucleotide shuffles, 500 pairs per
+    TF, each window labelled for its own TF only (masked loss). Its input is **100 bp of DNA, no
+    accessibility track**: :meth:`~scfanpy.models.SCFAN.predict_codes` centre-crops longer windows
+    (e.g. 1,000-bp peak windows are scored on their central 100 bp), while
+    :meth:`~scfanpy.models.SCFAN.predict_sequences` scans long sequences and keeps each TF's maximum.
+    Held-out test pairs (10% per TF, site vs its own shuffle): per-TF AUROC and AUPRC are in the model
+    card, ``model.model_card['test_metrics']`` (summary in :func:`available_pretrained`). Negatives are
+    shuffles, not genomic background, so scores rank sequences; they are not calibrated genome-wide
+    binding probabilities. The TF list is ``model.tf_names``.
+
+    Parameters
+    ----------
+    name
+        A name from :func:`available_pretrained`, or the path of a folder written by a sequence
+        model's ``save``. Default: ``'scfan_bertsnr137'``.
+    device
+        ``'cpu'``, ``'cuda'`` or ``'auto'``.
+
+    Returns
+    -------
+    A trained :class:`~scfanpy.models.SCFAN` (or other sequence model) in eval mode, with the model card
+    as ``model.model_card`` (dict) and ``model.pretrained_name``.
+
+    Examples
+    --------
+    >>> import scfanpy as sfp
+    >>> model = sfp.models.pretrained()
+    >>> len(model.tf_names), model.input_spec["window"]
+    (137, 100)
+    >>> p = model.predict_sequences(["GGAACCGGAAGTGACGCGCGCGTTAACCGGAAGTG" * 3])
+    >>> p.shape
+    (1, 137)
+    """
+    from ._seqmodels import SeqModelBase
+
+    name = DEFAULT_PRETRAINED if name is None else name
+    folder = Path(name)
+    if not (folder / "model.pt").exists():
+        folder = WEIGHTS_DIR / str(name)
+    if not (folder / "model.pt").exists():
+        avail = list(available_pretrained().index)
+        raise KeyError(
+            f"no pretrained model {str(name)!r}; available: {avail} (or a folder saved with model.save)"
+        )
+    model = SeqModelBase.load(folder, device=device)
+    model.model_card = _card(folder)
+    model.pretrained_name = folder.name
+    return model

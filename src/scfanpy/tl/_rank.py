@@ -1,0 +1,189 @@
+"""Key TFs per group, and the cells x TFs AnnData for scanpy chaining."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._constants import TF_ACTIVITY
+from .._utils import get_adata, log_added, logger
+
+__all__ = ["rank_tfs", "tf_activity_adata", "top_tfs"]
+
+
+def _is_activity_adata(adata: AnnData, key: str) -> bool:
+    """Whether ``adata`` is already cells x TFs (no ``obsm[key]``: the activity is ``X``)."""
+    return key not in adata.obsm
+
+
+def tf_activity_adata(
+    data,
+    *,
+    key: str = TF_ACTIVITY,
+    scale: bool = False,
+    max_value: float | None = 10.0,
+    mod: str | None = None,
+    obsm_keys: list[str] | None = None,
+) -> AnnData:
+    """A cells x TFs AnnData of the TF activity, for scanpy (``sc.pp.neighbors``, ``sc.tl.leiden``, ``sc.tl.umap``).
+
+    Parameters
+    ----------
+    data
+        AnnData / MuData scored by :func:`~scfanpy.tl.predict_tf_binding` (activity in ``obsm[key]``), or
+        an AnnData that already is cells x TFs (the activity is ``X``; e.g.
+        :func:`scfanpy.datasets.scfan_tf_activity`).
+    key
+        ``obsm`` key of the activity.
+    scale
+        Z-score each TF over cells (``X`` scaled, the raw activity kept in ``layers['activity']``). Helps
+        clustering when TFs differ in spread, as with scFAN's vote score.
+    max_value
+        Clip of the z-scores (``scale=True``).
+    mod
+        MuData modality with the activity (default ``'atac'``).
+    obsm_keys
+        ``obsm`` entries copied along (default: all 2-D arrays except the activity, e.g. ``X_lsi``,
+        ``X_umap``).
+
+    Returns
+    -------
+    AnnData with ``X`` float32 cells x TFs, ``obs`` copied, ``var`` indexed by TF,
+    ``layers['activity']`` (raw activity) and the chosen ``obsm`` entries.
+
+    Examples
+    --------
+    >>> import scanpy as sc
+    >>> tfa = sfp.tl.tf_activity_adata(adata, scale=True)  # doctest: +SKIP
+    >>> sc.pp.neighbors(tfa, use_rep="X")  # doctest: +SKIP
+    >>> sc.tl.leiden(tfa)  # doctest: +SKIP
+    """
+    adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
+    if _is_activity_adata(adata, key):
+        X = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X, dtype=np.float32)
+        var = pd.DataFrame(index=adata.var_names.copy())
+    else:
+        A = adata.obsm[key]
+        if isinstance(A, pd.DataFrame):
+            X = A.to_numpy(np.float32)
+            var = pd.DataFrame(index=pd.Index(A.columns.astype(str)))
+        else:
+            X = np.asarray(A, dtype=np.float32)
+            names = adata.uns.get(key, {}).get("tf_names", [f"TF{i}" for i in range(X.shape[1])])
+            var = pd.DataFrame(index=pd.Index(list(names)))
+    out = AnnData(X=X.copy(), obs=adata.obs.copy(), var=var)
+    out.layers["activity"] = X.copy()
+    keep = obsm_keys
+    if keep is None:
+        keep = [
+            k
+            for k, v in adata.obsm.items()
+            if k != key and not isinstance(v, pd.DataFrame) and np.ndim(v) == 2
+        ]
+    for k in keep:
+        out.obsm[k] = np.asarray(adata.obsm[k])
+    for k, v in adata.uns.items():
+        if k.endswith("_colors"):
+            out.uns[k] = v
+    if scale:
+        mu = X.mean(0)
+        sd = X.std(0)
+        sd[sd == 0] = 1
+        Z = (X - mu) / sd
+        if max_value is not None:
+            Z = np.clip(Z, -max_value, max_value)
+        out.X = Z.astype(np.float32)
+    return out
+
+
+def rank_tfs(
+    data,
+    groupby: str,
+    *,
+    key: str = TF_ACTIVITY,
+    method: str = "wilcoxon",
+    groups: str | list[str] = "all",
+    reference: str = "rest",
+    mod: str | None = None,
+    key_added: str = "rank_tfs",
+    copy: bool = False,
+    **kwargs,
+):
+    """Key TFs of each group: scanpy's :func:`~scanpy.tl.rank_genes_groups` on the TF activity.
+
+    Parameters
+    ----------
+    data
+        AnnData / MuData with ``obsm[key]`` from :func:`~scfanpy.tl.predict_tf_binding`, or a cells x TFs
+        AnnData (activity in ``X``, e.g. :func:`scfanpy.datasets.scfan_tf_activity`).
+    groupby
+        ``obs`` column with the groups (cell types, Leiden clusters).
+    key
+        ``obsm`` key of the activity.
+    method
+        ``'wilcoxon'``, ``'t-test'``, ``'t-test_overestim_var'`` or ``'logreg'`` (scanpy's).
+    groups, reference
+        As in scanpy.
+    mod
+        MuData modality (default ``'atac'``).
+    key_added
+        ``uns`` key of the result.
+    copy
+        Return a modified copy instead of writing in place.
+    **kwargs
+        Passed to :func:`scanpy.tl.rank_genes_groups`.
+
+    Returns
+    -------
+    ``None``, or a copy when ``copy=True``. Sets ``uns[key_added]``: scanpy's ranking structure (``names``,
+    ``scores``, ``pvals``, ``pvals_adj``, ``logfoldchanges``, ``params``), readable with
+    ``sc.get.rank_genes_groups_df(adata, group, key=key_added)`` or :func:`top_tfs`; ``logfoldchanges``
+    are not meaningful for activities that can be negative.
+
+    Examples
+    --------
+    >>> tfa = sfp.datasets.scfan_tf_activity("buenrostro2018", "K562")  # doctest: +SKIP
+    >>> sfp.tl.rank_tfs(tfa, "cell_type")  # doctest: +SKIP
+    >>> sfp.tl.top_tfs(tfa, n=3).loc["MEP"]  # doctest: +SKIP
+    """
+    import scanpy as sc
+
+    if copy:
+        data = data.copy()
+    adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
+    if groupby not in adata.obs:
+        raise KeyError(f"obs[{groupby!r}] not found")
+    tfa = tf_activity_adata(adata, key=key, obsm_keys=[])
+    if not isinstance(tfa.obs[groupby].dtype, pd.CategoricalDtype):
+        tfa.obs[groupby] = tfa.obs[groupby].astype(str).astype("category")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.tl.rank_genes_groups(
+            tfa,
+            groupby,
+            method=method,
+            groups=groups,
+            reference=reference,
+            key_added=key_added,
+            use_raw=False,
+            **kwargs,
+        )
+    adata.uns[key_added] = tfa.uns[key_added]
+    adata.uns[key_added]["params"]["activity_key"] = key
+    logger.info("ranked %d TFs in %d groups of obs[%r]", tfa.n_vars, tfa.obs[groupby].nunique(), groupby)
+    log_added("uns", key_added, "scanpy rank_genes_groups on TF activity")
+    return data if copy else None
+
+
+def top_tfs(data, *, n: int = 5, key: str = "rank_tfs", mod: str | None = None) -> pd.DataFrame:
+    """The ``n`` top-ranked TFs of each group after :func:`rank_tfs`: DataFrame groups x rank."""
+    adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
+    names = adata.uns[key]["names"]
+    groups = list(names.dtype.names)
+    return pd.DataFrame(
+        {g: [names[g][i] for i in range(min(n, len(names)))] for g in groups},
+        index=pd.RangeIndex(1, min(n, len(names)) + 1, name="rank"),
+    ).T

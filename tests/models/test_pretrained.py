@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import scfanpy as sfp
+from scfanpy.models._pretrained import DEFAULT_PRETRAINED, WEIGHTS_DIR
+
+
+@pytest.fixture(scope="module")
+def model():
+    return sfp.models.pretrained()
+
+
+def test_available_and_size():
+    tab = sfp.models.available_pretrained()
+    assert DEFAULT_PRETRAINED in tab.index
+    row = tab.loc[DEFAULT_PRETRAINED]
+    assert row["default"] and row["n_tfs"] == 137 and row["window"] == 100 and row["n_tracks"] == 0
+    assert row["test_mean_auroc"] > 0.7
+    total = sum(f.stat().st_size for f in WEIGHTS_DIR.rglob("*") if f.is_file())
+    assert total <= 5 * 1024**2
+
+
+def test_loads_with_card(model):
+    assert model.pretrained_name == DEFAULT_PRETRAINED
+    assert len(model.tf_names) == 137
+    assert model.tf_names == sfp.datasets.bertsnr_tfs()
+    assert model.input_spec == {"window": 100, "n_tracks": 0, "track_names": []}
+    card = model.model_card
+    assert card["tf_names"] == model.tf_names
+    per_tf = card["test_metrics"]["per_tf"]
+    assert set(per_tf) == set(model.tf_names)
+    assert np.isclose(
+        np.mean([v["auroc"] for v in per_tf.values()]), card["test_metrics"]["mean_auroc"], atol=1e-3
+    )
+    assert not model.module.training
+
+
+def test_scores_sites_above_shuffles(model):
+    tfs = ["NRF1", "YY1", "USF1", "SP1"]
+    d = sfp.datasets.bertsnr(tfs)
+    for tf in tfs:
+        sub = d[d["tf"] == tf].iloc[:200]  # 100 (site, shuffle) pairs
+        p = model.predict_sequences(sub["seq"].tolist())[tf].to_numpy()
+        b = sub["bound"].to_numpy() == 1
+        assert roc_auc_score(b, p) > 0.6, tf
+    # long inputs: codes are centre-cropped, sequences scanned
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 4, size=(3, 1000)).astype(np.uint8)
+    pc = model.predict_codes(codes)
+    assert pc.shape == (3, 137) and np.all((pc >= 0) & (pc <= 1))
+    np.testing.assert_allclose(pc, model.predict_codes(codes[:, 450:550]), atol=1e-6)
+    ps = model.predict_sequences(["ACGT" * 100])
+    assert ps.shape == (1, 137)
+
+
+def test_load_by_path_and_errors(model, tmp_path):
+    model.save(tmp_path / "m")
+    m2 = sfp.models.pretrained(tmp_path / "m")
+    codes = np.random.default_rng(1).integers(0, 4, size=(4, 100)).astype(np.uint8)
+    np.testing.assert_allclose(m2.predict_codes(codes), model.predict_codes(codes), atol=1e-6)
+    with pytest.raises(KeyError, match="available"):
+        sfp.models.pretrained("no_such_model")
