@@ -49,3 +49,14 @@ def sim_batches(data_cache):
     import scfanpy as sfp
 
     return sfp.datasets.simulate_scatac(n_cells=800, n_peaks=1000, n_batches=2, depth_sd=0.8, seed=1)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """One torch thread per test module: CI has 2 shared cores and OpenMP spinning costs more than it gains."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

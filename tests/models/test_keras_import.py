@@ -16,15 +16,7 @@ import pytest
 
 h5py = pytest.importorskip("h5py")
 torch = pytest.importorskip("torch")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: the CI box has 2 shared cores and OpenMP spinning costs more than it gains."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _hard_sigmoid(x):

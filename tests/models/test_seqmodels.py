@@ -8,15 +8,7 @@ import pandas as pd
 import pytest
 
 torch = pytest.importorskip("torch")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: the CI box has 2 shared cores and OpenMP spinning costs more than it gains."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 # small architectures so that one CPU core trains an epoch in seconds (window 101)

@@ -10,16 +10,9 @@ import pytest
 
 matplotlib.use("Agg")
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 ETS = ("ELK", "ETV", "ERF", "ETS", "GABPA", "ELF", "FLI", "ERG", "FEV", "SPDEF", "EHF", "ETV")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

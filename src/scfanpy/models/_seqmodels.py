@@ -628,6 +628,16 @@ class SeqModelBase(BaseModelClass):
             return adata.obs[key].astype(str).to_numpy()
         return _make_split(adata)
 
+    def _split_indices(self, adata: ad.AnnData, split: str | None) -> np.ndarray:
+        """Positions of the regions in ``split`` (all when None); the model's own split for its own data."""
+        if split is None:
+            return np.arange(adata.n_obs)
+        own = adata is self.adata and getattr(self, "split_", None) is not None
+        idx = np.flatnonzero(np.asarray(self.split_ if own else self._split(adata)) == split)
+        if len(idx) == 0:
+            raise ValueError(f"no regions in split {split!r}")
+        return idx
+
     def predict(
         self, adata: ad.AnnData | None = None, *, batch_size: int = 256, indices: Sequence[int] | None = None
     ) -> pd.DataFrame:
@@ -681,17 +691,7 @@ class SeqModelBase(BaseModelClass):
         if adata is None:
             raise ValueError("no AnnData: pass adata=")
         codes, tracks, labels = self._arrays(adata, need_labels=True)
-        if split is None:
-            idx = np.arange(adata.n_obs)
-        else:
-            sp = (
-                self.split_
-                if (adata is self.adata and getattr(self, "split_", None) is not None)
-                else self._split(adata)
-            )
-            idx = np.flatnonzero(np.asarray(sp) == split)
-            if len(idx) == 0:
-                raise ValueError(f"no regions in split {split!r}")
+        idx = self._split_indices(adata, split)
         p = self.predict_codes(codes[idx], None if tracks is None else tracks[idx], batch_size=batch_size)
         return _auc_table(labels[idx], p, self.tf_names_)
 

@@ -130,12 +130,7 @@ def roc_pr_curves(
     if adata is None:
         raise ValueError("pass adata=")
     _, _, labels = model._arrays(adata, need_labels=True)
-    if split is None:
-        idx = np.arange(adata.n_obs)
-    else:
-        idx = np.flatnonzero(np.asarray(model._split(adata)) == split)
-        if len(idx) == 0:
-            raise ValueError(f"no regions in split {split!r}")
+    idx = model._split_indices(adata, split)
     pred = model.predict(adata, batch_size=batch_size, indices=idx).to_numpy()
     names = list(model.tf_names)
     tfs = names[:12] if tfs is None else ([tfs] if isinstance(tfs, str) else list(tfs))
