@@ -16,7 +16,7 @@ def test_available_and_size():
     assert DEFAULT_PRETRAINED in tab.index
     row = tab.loc[DEFAULT_PRETRAINED]
     assert row["default"] and row["n_tfs"] == 137 and row["window"] == 100 and row["n_tracks"] == 0
-    assert row["test_mean_auroc"] > 0.7
+    assert row["test_mean_auroc"] > 0.85  # shipped model: 0.904 on its held-out pairs
     total = sum(f.stat().st_size for f in WEIGHTS_DIR.rglob("*") if f.is_file())
     assert total <= 5 * 1024**2
 
@@ -43,7 +43,7 @@ def test_scores_sites_above_shuffles(model):
         sub = d[d["tf"] == tf].iloc[:200]  # 100 (site, shuffle) pairs
         p = model.predict_sequences(sub["seq"].tolist())[tf].to_numpy()
         b = sub["bound"].to_numpy() == 1
-        assert roc_auc_score(b, p) > 0.6, tf
+        assert roc_auc_score(b, p) > 0.8, tf  # shipped model: 0.92-1.00 on these pairs
     # long inputs: codes are centre-cropped, sequences scanned
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 4, size=(3, 1000)).astype(np.uint8)

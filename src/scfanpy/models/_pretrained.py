@@ -80,8 +80,8 @@ def pretrained(name: str | os.PathLike | None = None, *, device: str = "cpu"):
     The default, ``'scfan_bertsnr137'``, is an scFAN-style CNN (:class:`~scfanpy.models.SCFAN`; conv
     128/160/160 x 8 with batch norm, pool 2, dense 256) with one output per TF for **137 human TFs**,
     trained by ``scripts/train_pretrained.py`` on the BertSNR set (lhy0322/BertSNR, MIT): 100-bp hg19
-    windows around ChIP-seq-supported JASPAR sites against their dinucleotide shuffles, 500 pairs per
-    TF, each window labelled for its own TF only (masked loss). Its input is **100 bp of DNA, no
+    windows around ChIP-seq-supported JASPAR sites against their dinucleotide shuffles, up to 1,500
+    pairs per TF, each window labelled for its own TF only (masked loss); mean held-out AUROC 0.904. Its input is **100 bp of DNA, no
     accessibility track**: :meth:`~scfanpy.models.SCFAN.predict_codes` centre-crops longer windows
     (e.g. 1,000-bp peak windows are scored on their central 100 bp), while
     :meth:`~scfanpy.models.SCFAN.predict_sequences` scans long sequences and keeps each TF's maximum.

@@ -61,8 +61,10 @@ def sailer(
     invariance_weight
         Weight ``lambda`` of the confounder-information penalty (0 turns it off).
     max_epochs
-        Training epochs; ``None``: 400 (paper) up to 20,000 cells, then ``400 * 20000 / n_cells``
-        (at least 20), so large data gets a similar number of updates.
+        Training epochs; ``None``: 400 (paper) from 2,400 to 20,000 cells, then
+        ``400 * 20000 / n_cells`` (at least 20), so large data gets a similar number of updates; below
+        2,400 cells ``400 * n_cells / 2400`` (at least 100), as small sets overfit (measured on the
+        real 600-cell Schep and Granja subsets, see ``docs/benchmarks/sailer.md``).
     batch_size
         Cells per minibatch.
     accelerator
