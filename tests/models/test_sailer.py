@@ -86,6 +86,16 @@ def test_cyclical_beta_schedule():
     assert b == [0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 0.0, 0.5, 1.0, 1.0]
 
 
+def test_default_epochs_scale_rule():
+    from scfanpy.models._sailer import _default_epochs
+
+    # small sets overfit: fewer epochs below 2,400 cells (at least 100)
+    assert _default_epochs(50) == 100 and _default_epochs(600) == 100 and _default_epochs(1200) == 200
+    # the paper's 400 in the middle, then about 8 M cell-passes, at least 20
+    assert _default_epochs(2400) == 400 and _default_epochs(20_000) == 400
+    assert _default_epochs(100_000) == 80 and _default_epochs(10**6) == 20
+
+
 def test_module_loss_terms_and_confounders_only_in_decoder():
     m = SAILERModule(n_input=30, n_batch=3, n_hidden=(16, 8), n_latent=4)
     # encoder input width = peaks only; decoder input = latent + depth + batch one-hot

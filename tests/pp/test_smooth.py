@@ -74,3 +74,23 @@ def test_smooth_mudata_and_errors(sim_small):
         sfp.pp.smooth(adata[:10].copy(), use_rep="X_nope")
     b = sfp.pp.smooth(adata[:50].copy(), n_neighbors=5, copy=True)
     assert "smoothed" in b.layers
+
+
+def test_neighbour_sums_and_knn_match_brute_force():
+    from sklearn.neighbors import NearestNeighbors
+
+    from scfanpy.pp._smooth import _knn, _neighbour_sums_at_nonzeros
+
+    rng = np.random.default_rng(0)
+    X = sp.random(500, 300, density=0.05, format="csr", random_state=0, dtype=np.float32)
+    X.data = np.ceil(X.data * 3)
+    z = rng.normal(size=(500, 5)).astype(np.float32)
+    idx = _knn(z, 20)
+    exact = NearestNeighbors(n_neighbors=20).fit(z).kneighbors(z, return_distance=False)
+    assert all(set(a) == set(b) for a, b in zip(idx, exact, strict=True))  # exact search below 150k cells
+    W = sp.csr_matrix(
+        (np.ones(idx.size, np.float32), idx.ravel(), np.arange(0, idx.size + 1, 20)), shape=(500, 500)
+    )
+    ref = (W @ X).multiply((X != 0).astype(np.float32)).tocsr()
+    S = _neighbour_sums_at_nonzeros(X, idx)
+    assert S.nnz == X.nnz and abs(S - ref).max() == 0

@@ -38,24 +38,106 @@ def lsi(X, n_comps: int = 30, *, drop_first: bool = True, seed: int = 0) -> np.n
     return z[:, 1:] if drop_first else z
 
 
+#: up to this many cells the neighbours are exact (blocked matrix product + top-k in torch); above,
+#: NN-descent (pynndescent), whose cost grows ~n log n instead of n^2
+EXACT_KNN_MAX_CELLS = 150_000
+
+
 def _knn(z: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """Indices ``(n, k)`` of each row's k nearest rows (itself first), exact for small n, NN-descent above."""
+    """Indices ``(n, k)`` of each row's k nearest rows (itself included), exact up to 150,000 rows.
+
+    Up to 20,000 rows scikit-learn's brute force. Then exact search in torch: squared Euclidean
+    distances of a block of rows to all rows (one matrix product) and their k smallest
+    (``torch.topk``), block after block; a block holds at most 2^26 distances (256 MB); no
+    compilation. On 10^5 cells x 30 LSI dimensions with k = 100 this takes about 30 s on 2 CPU
+    cores, against about 37 s for pynndescent in a fresh process (about 20 s of which is its JIT
+    compilation). Above 150,000 rows, NN-descent.
+    """
     n = len(z)
     k = min(k, n)
-    if n <= 20_000:
+    if n <= 20_000:  # small: scikit-learn's brute force (no torch import, ~0.4 GB less memory)
         from sklearn.neighbors import NearestNeighbors
 
-        nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z)
-        idx = nn.kneighbors(z, return_distance=False)
+        idx = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z).kneighbors(z, return_distance=False)
+    elif n <= EXACT_KNN_MAX_CELLS:
+        import torch
+
+        Z = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
+        sq = (Z * Z).sum(1)
+        idx = np.empty((n, k), dtype=np.int64)
+        block = int(max(64, min(4096, 2**26 // max(n, 1))))  # distance block <= 256 MB
+        for lo in range(0, n, block):
+            d = torch.addmm(sq[None, :], Z[lo : lo + block], Z.T, alpha=-2.0)
+            idx[lo : lo + block] = torch.topk(d, k, dim=1, largest=False, sorted=True).indices.numpy()
     else:
         from pynndescent import NNDescent
 
-        index = NNDescent(z, n_neighbors=max(k, 15), random_state=seed, low_memory=True, n_jobs=1)
+        # fewer NN-descent rounds and candidates than pynndescent's defaults, all cores: on 10^5 cells
+        # (30 LSI dims, k = 100) 99.9% of the neighbours agree with the default settings, in about half
+        # the time
+        n_iters = max(4, int(np.ceil(np.log2(n) / 4)))
+        index = NNDescent(
+            z,
+            n_neighbors=max(k, 15),
+            random_state=seed,
+            low_memory=True,
+            n_jobs=-1,
+            n_iters=n_iters,
+            max_candidates=30,
+        )
         idx = index.neighbor_graph[0][:, :k]
     # make sure each cell counts itself (duplicates of a cell can push it out of its own list)
     self_missing = ~(idx == np.arange(n)[:, None]).any(1)
     idx[self_missing, -1] = np.flatnonzero(self_missing)
     return idx
+
+
+def _progress(it, desc: str, show: bool):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return it
+    return tqdm(it, desc=desc, disable=not show)
+
+
+def _neighbour_sums_at_nonzeros(X: sp.csr_matrix, idx: np.ndarray) -> sp.csr_matrix:
+    """``(W @ X)`` kept only at the non-zeros of ``X``, where row ``i`` of ``W`` marks ``idx[i]``.
+
+    Peak by peak: the peak's column is scattered into a dense cells vector, and each cell that has
+    the peak sums that vector over its neighbours. Work is ``k`` per non-zero of ``X`` and memory one
+    cells vector per thread plus one peak's gather; the full product (about ``k`` times denser) is
+    never formed. Peaks are shared out over up to 8 threads (numpy's gathers release the GIL).
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    n, n_peaks = X.shape
+    Xc = sp.csc_matrix(X, dtype=np.float32)
+    Xc.sort_indices()
+    nbr = np.ascontiguousarray(idx, dtype=np.int32 if n < 2**31 else np.int64)
+    ip, rows_all, vals = Xc.indptr, Xc.indices, Xc.data
+    out = np.empty_like(vals)
+    n_threads = max(1, min(8, os.cpu_count() or 1, n_peaks))
+    bar = _progress(range(n_peaks), "smoothing", n >= 20_000)
+    update = getattr(bar, "update", None)
+
+    def work(peaks) -> None:
+        col = np.zeros(n, dtype=np.float32)
+        for j, p in enumerate(peaks):
+            a, b = ip[p], ip[p + 1]
+            if a < b:
+                rows = rows_all[a:b]
+                col[rows] = vals[a:b]
+                out[a:b] = col[nbr[rows]].sum(1)
+                col[rows] = 0.0
+            if update is not None and j % 256 == 255:
+                update(256)
+
+    with ThreadPoolExecutor(n_threads) as ex:
+        list(ex.map(work, [range(t, n_peaks, n_threads) for t in range(n_threads)]))
+    if hasattr(bar, "close"):
+        bar.close()
+    return sp.csc_matrix((out, rows_all, ip), shape=X.shape).tocsr()
 
 
 def smooth(
@@ -104,7 +186,8 @@ def smooth(
     key_added
         ``layers`` key.
     chunk_size
-        Cells per chunk (default: chosen from the number of peaks to bound memory).
+        Cells per chunk when ``only_accessible=False`` (default: chosen from the number of peaks to
+        bound memory).
     seed
         Seed of the LSI's randomized SVD and of NN-descent.
     copy
@@ -155,24 +238,16 @@ def smooth(
     )
     depth = W @ np.asarray(X.sum(1)).ravel()
 
-    if chunk_size is None:
-        chunk_size = int(max(16, min(4096, 2e7 // max(n_peaks, 1))))
-    blocks = []
-    try:
-        from tqdm.auto import tqdm
-
-        it = tqdm(range(0, n_cells, chunk_size), desc="smoothing", disable=n_cells < 20_000)
-    except ImportError:  # pragma: no cover
-        it = range(0, n_cells, chunk_size)
-    for lo in it:
-        hi = min(n_cells, lo + chunk_size)
-        S = W[lo:hi] @ X
-        if only_accessible:
-            mask = X[lo:hi].copy()
-            mask.data = np.ones_like(mask.data)
-            S = S.multiply(mask)
-        blocks.append(sp.csr_matrix(S, dtype=np.float32))
-    S = sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, n_peaks), dtype=np.float32)
+    if only_accessible:
+        S = _neighbour_sums_at_nonzeros(X, idx)
+    else:
+        if chunk_size is None:
+            chunk_size = int(max(16, min(4096, 2e7 // max(n_peaks, 1))))
+        blocks = []
+        for lo in _progress(range(0, n_cells, chunk_size), "smoothing", n_cells >= 20_000):
+            hi = min(n_cells, lo + chunk_size)
+            blocks.append(sp.csr_matrix(W[lo:hi] @ X, dtype=np.float32))
+        S = sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, n_peaks), dtype=np.float32)
     S.sort_indices()
     adata.layers[key_added] = S
     adata.obs[f"{key_added}_depth"] = depth.astype(np.float64)
