@@ -155,6 +155,11 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--csv", default="/tmp/bench_deepbind.csv", help="per-run rows (resumable)")
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks/sequence_models.md")
+    ap.add_argument(
+        "--section",
+        default="deepbind",
+        help="marked section of docs/benchmarks/sequence_models.md to write (another name adds a section)",
+    )
     ap.add_argument("--table-only", action="store_true", help="only tabulate the rows already in --csv")
     args = ap.parse_args(argv)
 
@@ -242,14 +247,14 @@ Bold: best of the models run here.
 
 {md}
 
-Total CPU training time (1 thread): {", ".join(f"{k} {v / 60:.1f} min" for k, v in secs.items())}.
+Total CPU training time ({args.threads} torch thread(s)): {", ".join(f"{k} {v / 60:.1f} min" for k, v in secs.items())}.
 """
     print(text)
     if not args.no_doc:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from _seqbench_doc import write_section
 
-        print("written to", write_section("deepbind", text))
+        print("written to", write_section(args.section, text))
     return tab
 
 
