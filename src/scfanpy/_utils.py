@@ -47,6 +47,15 @@ def get_adata(data: Any, mod: str | None = None) -> ad.AnnData:
     return data
 
 
+def progress(it, desc: str, *, total: int | None = None, disable: bool = False, leave: bool = True):
+    """``it`` wrapped in a tqdm progress bar (``it`` itself when tqdm is missing)."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return it
+    return tqdm(it, desc=desc, total=total, disable=disable, leave=leave)
+
+
 def log_added(where: str, key: str, what: str = "") -> None:
     """Log one written field the way scanpy does ("added ... 'key'")."""
     logger.info("added %s[%r]%s", where, key, f" ({what})" if what else "")

@@ -6,7 +6,7 @@ import numpy as np
 from anndata import AnnData
 
 from .._constants import DNA_CODE, N_CODE, UNS
-from .._utils import get_adata, log_added, logger
+from .._utils import get_adata, log_added, logger, progress
 from ..genome import Genome, as_genome
 from ._peaks import get_peak_coords
 
@@ -86,12 +86,7 @@ def add_sequences(
     w_start = mid - width // 2
     codes = np.full((adata.n_vars, width), N_CODE, dtype=np.uint8)
     order = np.lexsort((w_start, chrom))
-    try:
-        from tqdm.auto import tqdm
-
-        it = tqdm(range(0, len(order), chunk_size), desc="reading sequences", disable=len(order) < 50_000)
-    except ImportError:  # pragma: no cover
-        it = range(0, len(order), chunk_size)
+    it = progress(range(0, len(order), chunk_size), "reading sequences", disable=len(order) < 50_000)
     for lo in it:
         idx = order[lo : lo + chunk_size]
         for i in idx:

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from .._constants import SMOOTHED
-from .._utils import get_adata, log_added, logger, uns_params
+from .._utils import get_adata, log_added, logger, progress, uns_params
 
 __all__ = ["smooth", "lsi"]
 
@@ -92,14 +92,6 @@ def _knn(z: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return idx
 
 
-def _progress(it, desc: str, show: bool):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return it
-    return tqdm(it, desc=desc, disable=not show)
-
-
 def _neighbour_sums_at_nonzeros(X: sp.csr_matrix, idx: np.ndarray) -> sp.csr_matrix:
     """``(W @ X)`` kept only at the non-zeros of ``X``, where row ``i`` of ``W`` marks ``idx[i]``.
 
@@ -118,7 +110,7 @@ def _neighbour_sums_at_nonzeros(X: sp.csr_matrix, idx: np.ndarray) -> sp.csr_mat
     ip, rows_all, vals = Xc.indptr, Xc.indices, Xc.data
     out = np.empty_like(vals)
     n_threads = max(1, min(8, os.cpu_count() or 1, n_peaks))
-    bar = _progress(range(n_peaks), "smoothing", n >= 20_000)
+    bar = progress(range(n_peaks), "smoothing", disable=n < 20_000)
     update = getattr(bar, "update", None)
 
     def work(peaks) -> None:
@@ -244,7 +236,7 @@ def smooth(
         if chunk_size is None:
             chunk_size = int(max(16, min(4096, 2e7 // max(n_peaks, 1))))
         blocks = []
-        for lo in _progress(range(0, n_cells, chunk_size), "smoothing", n_cells >= 20_000):
+        for lo in progress(range(0, n_cells, chunk_size), "smoothing", disable=n_cells < 20_000):
             hi = min(n_cells, lo + chunk_size)
             blocks.append(sp.csr_matrix(W[lo:hi] @ X, dtype=np.float32))
         S = sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, n_peaks), dtype=np.float32)

@@ -50,21 +50,12 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from .._constants import DNA_CODE, N_CODE, SMOOTHED, TF_ACTIVITY, TF_BINDING
-from .._utils import get_adata, is_mudata, log_added, logger, uns_params
+from .._utils import get_adata, is_mudata, log_added, logger, progress, uns_params
 
 __all__ = ["predict_tf_binding", "cell_tf_binding"]
 
 _METHODS = ("probability", "scfan")
 _SIGNAL_TRACK_NAMES = ("accessibility", "atac", "dnase", "signal", "dnase_atac", "chromatin")
-
-
-def _progress(it, desc: str, total: int | None = None, disable: bool = False):
-    try:
-        from tqdm.auto import tqdm
-
-        return tqdm(it, desc=desc, total=total, disable=disable, leave=False)
-    except ImportError:  # pragma: no cover
-        return it
 
 
 # ------------------------------------------------------------------------------------------- model
@@ -229,7 +220,7 @@ def _binding_table(
             step = max(1, step // len(starts))
         else:
             starts = None
-        for lo in _progress(range(0, n_peaks, step), "scoring peaks", disable=not verbose):
+        for lo in progress(range(0, n_peaks, step), "scoring peaks", disable=not verbose, leave=False):
             c = codes[lo : lo + step]
             if starts is None:
                 out[lo : lo + step, 0] = model.predict_codes(c, None, batch_size=batch_size)
@@ -243,7 +234,7 @@ def _binding_table(
     n_lev = len(reps)
     out = np.empty((n_peaks, n_lev, n_tfs), dtype=np.float32)
     step = max(1, (batch_size * 8) // n_lev)
-    for lo in _progress(range(0, n_peaks, step), "scoring peaks x levels", disable=not verbose):
+    for lo in progress(range(0, n_peaks, step), "scoring peaks x levels", disable=not verbose, leave=False):
         c = codes[lo : lo + step]
         rep_codes = np.repeat(c, n_lev, axis=0)
         tr = _track_input(model, np.tile(reps, len(c)))
@@ -480,8 +471,11 @@ def predict_tf_binding(
                 return self.m.predict_codes(c, t, batch_size=batch_size)[:, cols]
 
         sub = _Sub(mdl)
-    for lo in _progress(
-        range(0, adata.n_obs, chunk_size), "cell activities", disable=not verbose or adata.n_obs <= chunk_size
+    for lo in progress(
+        range(0, adata.n_obs, chunk_size),
+        "cell activities",
+        disable=not verbose or adata.n_obs <= chunk_size,
+        leave=False,
     ):
         Vc = V[lo : lo + chunk_size]
         if exact:
