@@ -44,6 +44,21 @@ def sim_small(data_cache):
 
 
 @pytest.fixture(scope="session")
+def sim_scored(sim_small):
+    """``sim_small`` smoothed (k = 50) and scored with the JASPAR motif model: ``(adata, genome, truth)``.
+
+    Shared by the tl tests; they add only ``uns['rank_tfs']`` to it; copy before changing anything else.
+    """
+    import scfanpy as sfp
+
+    adata, genome, truth = sim_small
+    a = adata.copy()
+    sfp.pp.smooth(a, n_neighbors=50)
+    sfp.tl.predict_tf_binding(a, genome=genome, tfs=truth.tfs, verbose=False)
+    return a, genome, truth
+
+
+@pytest.fixture(scope="session")
 def sim_batches(data_cache):
     """800 cells x 1000 peaks with 2 batches and a wide depth spread; read-only."""
     import scfanpy as sfp

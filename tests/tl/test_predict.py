@@ -19,15 +19,6 @@ import scfanpy as sfp
 from scfanpy.models._motif import MotifModel
 
 
-@pytest.fixture(scope="module")
-def scored(sim_small):
-    adata, genome, truth = sim_small
-    a = adata.copy()
-    sfp.pp.smooth(a, n_neighbors=50)
-    sfp.tl.predict_tf_binding(a, genome=genome, tfs=truth.tfs, verbose=False)
-    return a, genome, truth
-
-
 def _per_cell_auroc(a, truth, n_cells=60):
     cells = np.arange(0, a.n_obs, a.n_obs // n_cells)
     df = sfp.tl.cell_tf_binding(a, cells)
@@ -42,8 +33,8 @@ def _per_cell_auroc(a, truth, n_cells=60):
     return float(np.mean(aucs))
 
 
-def test_outputs(scored):
-    a, _, truth = scored
+def test_outputs(sim_scored):
+    a, _, truth = sim_scored
     B = a.varm["tf_binding"]
     A = a.obsm["tf_activity"]
     assert isinstance(B, pd.DataFrame) and B.shape == (a.n_vars, 8) and list(B.columns) == truth.tfs
@@ -55,8 +46,8 @@ def test_outputs(scored):
     assert a.varm["dna_code"].shape[1] == 500  # peak width read from the genome
 
 
-def test_accuracy_vs_truth(scored):
-    a, _, truth = scored
+def test_accuracy_vs_truth(sim_scored):
+    a, _, truth = sim_scored
     # per-cell binding at the cell's accessible peaks, per TF with bound and unbound peaks there
     assert _per_cell_auroc(a, truth) > 0.85
     A = a.obsm["tf_activity"]
@@ -68,8 +59,8 @@ def test_accuracy_vs_truth(scored):
     assert adjusted_rand_score(tfa.obs["cell_type"], tfa.obs["leiden"]) > 0.85
 
 
-def test_scfan_score(scored):
-    a, genome, truth = scored
+def test_scfan_score(sim_scored):
+    a, genome, truth = sim_scored
     b = a.copy()
     sfp.tl.predict_tf_binding(b, method="scfan", tfs=truth.tfs, verbose=False)
     A = b.obsm["tf_activity"].to_numpy()
@@ -86,8 +77,8 @@ def test_scfan_score(scored):
     assert np.mean(rho) > 0.55
 
 
-def test_probability_score_manual(scored):
-    a, _, _ = scored
+def test_probability_score_manual(sim_scored):
+    a, _, _ = sim_scored
     P = a.varm["tf_binding"].to_numpy()
     S = a.layers["smoothed"][3]
     v = np.log1p(1e6 * S.data / a.obs["smoothed_depth"].iloc[3])

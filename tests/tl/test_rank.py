@@ -5,17 +5,8 @@ import scanpy as sc
 import scfanpy as sfp
 
 
-@pytest.fixture(scope="module")
-def scored(sim_small):
-    adata, genome, truth = sim_small
-    a = adata.copy()
-    sfp.pp.smooth(a, n_neighbors=50)
-    sfp.tl.predict_tf_binding(a, genome=genome, tfs=truth.tfs, verbose=False)
-    return a, truth
-
-
-def test_tf_activity_adata(scored):
-    a, truth = scored
+def test_tf_activity_adata(sim_scored):
+    a, _, truth = sim_scored
     tfa = sfp.tl.tf_activity_adata(a)
     assert tfa.shape == (a.n_obs, 8) and list(tfa.var_names) == truth.tfs
     np.testing.assert_allclose(tfa.X, a.obsm["tf_activity"].to_numpy())
@@ -30,8 +21,8 @@ def test_tf_activity_adata(scored):
     assert z.obsm["X_umap"].shape == (a.n_obs, 2)
 
 
-def test_rank_tfs_recovers_programs(scored):
-    a, truth = scored
+def test_rank_tfs_recovers_programs(sim_scored):
+    a, _, truth = sim_scored
     sfp.tl.rank_tfs(a, "cell_type")
     top = sfp.tl.top_tfs(a, n=2)
     assert a.uns["rank_tfs"]["params"]["activity_key"] == "tf_activity"
@@ -64,8 +55,8 @@ def test_rank_tfs_on_published_scfan_scores():
     assert "PU1" in set(top.loc["mono"])
 
 
-def test_rank_errors(scored):
-    a, _ = scored
+def test_rank_errors(sim_scored):
+    a, _, _ = sim_scored
     with pytest.raises(KeyError, match="obs"):
         sfp.tl.rank_tfs(a, "nope")
     b = sfp.tl.rank_tfs(a, "cell_type", method="t-test", copy=True)
