@@ -95,7 +95,18 @@ def regions_anndata(codes: np.ndarray, y: np.ndarray, split: np.ndarray, name: s
 
 
 def fit_predict(
-    arch: str, codes, y, split, test_codes, *, epochs: int, batch_size: int, seed: int, tf: str = "TF"
+    arch: str,
+    codes,
+    y,
+    split,
+    test_codes,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    tf: str = "TF",
+    patience: int = 2,
+    reduce_lr: bool = False,
 ):
     """Train one package model on the training set, return (test probabilities, train seconds, epochs run)."""
     import scfanpy as sfp
@@ -106,7 +117,15 @@ def fit_predict(
     cls.setup_anndata(adata)
     model = cls(adata, **kw)
     t0 = time.perf_counter()
-    model.train(max_epochs=epochs, batch_size=batch_size, patience=2, enable_progress_bar=False, seed=seed)
+    model.train(
+        max_epochs=epochs,
+        batch_size=batch_size,
+        patience=patience,
+        reduce_lr_on_plateau=reduce_lr,
+        lr_patience=0,
+        enable_progress_bar=False,
+        seed=seed,
+    )
     t_train = time.perf_counter() - t0
     p = 0.5 * (
         model.predict_codes(test_codes)[:, 0]
@@ -148,7 +167,13 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--experiments", nargs="*", default=None, help="default: all 10")
     ap.add_argument("--archs", nargs="*", default=list(ARCHS))
     ap.add_argument("--max-pos", type=int, default=2500, help="training positives per experiment (cap)")
-    ap.add_argument("--epochs", type=int, default=2, help="max epochs (early stopping, patience 2)")
+    ap.add_argument("--epochs", type=int, default=2, help="max epochs (early stopping: --patience)")
+    ap.add_argument("--patience", type=int, default=2, help="early-stopping patience (epochs)")
+    ap.add_argument(
+        "--reduce-lr",
+        action="store_true",
+        help="divide the learning rate by 10 after each epoch without a better validation AUPRC",
+    )
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--no-rc-augment", action="store_true", help="do not add reverse complements to training")
     ap.add_argument("--seed", type=int, default=0)
@@ -204,6 +229,8 @@ def main(argv=None) -> pd.DataFrame:
                     batch_size=args.batch_size,
                     seed=args.seed,
                     tf=exp.split("_")[0],
+                    patience=args.patience,
+                    reduce_lr=args.reduce_lr,
                 )
             auc = float(roc_auc_score(ty, p))
             rows.append(
@@ -230,13 +257,14 @@ def main(argv=None) -> pd.DataFrame:
     cmd = "SCFANPY_DATA_DIR=/tmp/sfpcache nice -n 10 python benchmarks/bench_deepbind.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
+    lr_note = " (divided by 10 after each epoch without a better validation AUPRC)" if args.reduce_lr else ""
     text = f"""## DeepBind ENCODE experiments: test AUC
 
 Command: `{cmd.strip()}`
 
 Training: the `_AC` positives of each experiment (at most {args.max_pos}, sampled at random) plus one
 exact dinucleotide shuffle of each (`sfp.pp.dinucleotide_shuffle`){"" if args.no_rc_augment else ", and the reverse complement of every training window"};
-10% of the pairs for early stopping (validation AUPRC, patience 2); at most {args.epochs} epochs, batch {args.batch_size}, Adam lr 1e-3, seed
+10% of the pairs for early stopping (validation AUPRC, patience {args.patience}); at most {args.epochs} epochs, batch {args.batch_size}, Adam lr 1e-3{lr_note}, seed
 {args.seed}, one run (no repeats). Test: the `_B` set (500 peaks + 500 shuffles from DeepBind's authors);
 probabilities averaged over both strands. DeepBind* is the published AUC (Alipanahi et al. 2015,
 supplementary table), trained on all positives with model selection by cross-validation: these caps

@@ -148,6 +148,7 @@ def main(argv=None):
     import pandas as pd
 
     rows = []
+    load = [os.getloadavg()[0]]
     for arch in args.archs:
         for mode in ("train", "infer"):
             for engine in ("package", "plain torch"):
@@ -177,6 +178,7 @@ def main(argv=None):
                         raise RuntimeError(f"worker failed: {arch} {engine} {mode}")
                     r = json.loads(line[0][7:])
                     rows.append(r)
+                    load.append(os.getloadavg()[0])
                     print(
                         f"{arch:10s} {engine:12s} {mode:6s} {r['seq_per_s']:9.1f} seq/s  peak RSS {r['peak_rss_mb']:7.0f} MB",
                         flush=True,
@@ -208,9 +210,10 @@ Training: one epoch over {args.n_train} sequences, batch {args.batch_train} (pac
 Lightning set-up included; plain torch: the same module, Adam + masked BCE in a bare loop). Inference:
 {args.n_infer} sequences, batch {args.batch_infer} (package: `model.predict_codes`; plain torch: the
 module under `torch.no_grad`). Each cell is its own process; peak RSS is its `ru_maxrss` (imports
-included: the package process loads scvi-tools and Lightning); median of {args.repeats} run(s). The CPU
-was shared with other jobs, so absolute speeds are indicative; the package/plain ratio is the number
-to read.
+included: the package process loads scvi-tools and Lightning); median of {args.repeats} run(s). One-minute
+load average {min(load):.1f}-{max(load):.1f} over the run on {os.cpu_count()} cores (a load above the
+thread count means other jobs shared the CPU: absolute speeds are then indicative only); the
+package/plain ratio is the number to read.
 
 {md}
 """

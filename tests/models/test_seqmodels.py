@@ -179,7 +179,10 @@ def test_train_predict_evaluate_save_load(name, rest_data, tmp_path):
     }
     model.train(max_epochs=2, batch_size=64, lr=5e-3, enable_progress_bar=False, seed=0)
     hist = model.history
-    assert list(hist.columns) == ["train_loss", "valid_loss", "valid_auroc", "valid_auprc"] and len(hist) >= 1
+    assert (
+        list(hist.columns) == ["train_loss", "valid_loss", "valid_auroc", "valid_auprc", "lr"]
+        and len(hist) >= 1
+    )
     assert np.isfinite(hist.to_numpy()).all()
 
     ev = model.evaluate(test, split="test")
@@ -334,6 +337,38 @@ def test_setup_and_split_errors():
         sfp.models.SCFAN.setup_anndata(a)
     with pytest.raises(ValueError, match="tf_names"):
         sfp.models.SCFAN(window=100)
+
+
+def test_reduce_lr_on_plateau():
+    """The rate drops by ``lr_factor`` after every epoch without a better validation AUPRC."""
+    import scfanpy as sfp
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 4, (240, 101)).astype(np.uint8)
+    y = (rng.random((240, 1)) < 0.5).astype(np.float32)  # no signal: AUPRC wanders
+    a = _regions(codes, y, np.where(np.arange(240) < 160, "train", "valid"))
+    sfp.models.DANQ.setup_anndata(a)
+    m = sfp.models.DANQ(a, **SMALL["DANQ"])
+    m.train(
+        max_epochs=5,
+        batch_size=64,
+        lr=1e-3,
+        patience=10,
+        reduce_lr_on_plateau=True,
+        lr_factor=0.5,
+        enable_progress_bar=False,
+    )
+    h = m.history
+    assert len(h) == 5 and h["lr"].iloc[0] == pytest.approx(1e-3)
+    best = h["valid_auprc"].cummax()
+    improved = h["valid_auprc"].to_numpy() >= best.to_numpy()
+    for e in range(1, len(h)):  # scheduler steps after each validation
+        want = h["lr"].iloc[e - 1] * (1.0 if improved[e - 1] else 0.5)
+        assert h["lr"].iloc[e] == pytest.approx(want)
+    a.obs["split"] = "train"
+    m2 = sfp.models.DANQ(a, **SMALL["DANQ"])
+    with pytest.raises(ValueError, match="validation"):
+        m2.train(max_epochs=1, reduce_lr_on_plateau=True, enable_progress_bar=False)
 
 
 def test_chromosome_split_made_when_missing():

@@ -200,7 +200,12 @@ class _RegionBatches(torch.utils.data.Dataset):
 
 
 def _make_plan(
-    module: torch.nn.Module, n_tracks: int, lr: float, weight_decay: float, pos_weight: torch.Tensor | None
+    module: torch.nn.Module,
+    n_tracks: int,
+    lr: float,
+    weight_decay: float,
+    pos_weight: torch.Tensor | None,
+    lr_plateau: tuple[float, int] | None = None,
 ):
     import lightning.pytorch as pl
 
@@ -260,6 +265,7 @@ def _make_plan(
                     "valid_loss": vloss,
                     "valid_auroc": auroc,
                     "valid_auprc": auprc,
+                    "lr": float(self.trainer.optimizers[0].param_groups[0]["lr"]),
                 }
             )
             self._train_loss = []
@@ -276,7 +282,17 @@ def _make_plan(
                 self._train_loss = []
 
         def configure_optimizers(self):
-            return torch.optim.Adam(self.module.parameters(), lr=lr, weight_decay=weight_decay)
+            opt = torch.optim.Adam(self.module.parameters(), lr=lr, weight_decay=weight_decay)
+            if lr_plateau is None:
+                return opt
+            factor, lr_patience = lr_plateau
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, mode="max", factor=factor, patience=lr_patience
+            )
+            return {
+                "optimizer": opt,
+                "lr_scheduler": {"scheduler": sched, "monitor": "valid_auprc", "interval": "epoch"},
+            }
 
     return _SeqTrainingPlan()
 
@@ -466,7 +482,7 @@ class SeqModelBase(BaseModelClass):
 
     @property
     def history(self) -> pd.DataFrame | None:
-        """Training curves, one row per epoch: train_loss, valid_loss, valid_auroc, valid_auprc."""
+        """Training curves, one row per epoch: train_loss, valid_loss, valid_auroc, valid_auprc, lr (the learning rate of the epoch)."""
         return self.history_
 
     def _default_tracks(self, n: int) -> np.ndarray | None:
@@ -705,6 +721,9 @@ class SeqModelBase(BaseModelClass):
         weight_decay: float = 0.0,
         early_stopping: bool = True,
         patience: int = 3,
+        reduce_lr_on_plateau: bool = False,
+        lr_factor: float = 0.1,
+        lr_patience: int = 0,
         pos_weight: Sequence[float] | float | None = None,
         accelerator: str = "auto",
         devices: int | str = 1,
@@ -730,6 +749,11 @@ class SeqModelBase(BaseModelClass):
             Adam settings.
         early_stopping, patience
             Stop when the validation AUPRC has not improved for ``patience`` epochs.
+        reduce_lr_on_plateau, lr_factor, lr_patience
+            Multiply the learning rate by ``lr_factor`` when the validation AUPRC has not improved for
+            more than ``lr_patience`` epochs (:class:`torch.optim.lr_scheduler.ReduceLROnPlateau`; needs
+            validation regions). Keep ``lr_patience < patience`` so that the lower rate gets epochs
+            before early stopping ends the run. The rate of each epoch is in :attr:`history` (``lr``).
         pos_weight
             Weight of positive labels in the loss (scalar or one per TF).
         accelerator, devices, precision
@@ -777,7 +801,10 @@ class SeqModelBase(BaseModelClass):
             val_dl = torch.utils.data.DataLoader(
                 _RegionBatches(codes, tracks, labels, va, max(batch_size, 256), False), **loader_kw
             )
-        plan = _make_plan(self.module, self.n_tracks_, lr, weight_decay, pw)
+        if reduce_lr_on_plateau and val_dl is None:
+            raise ValueError("reduce_lr_on_plateau needs validation regions (split == 'valid')")
+        plateau = (float(lr_factor), int(lr_patience)) if reduce_lr_on_plateau else None
+        plan = _make_plan(self.module, self.n_tracks_, lr, weight_decay, pw, plateau)
         callbacks = []
         if early_stopping and val_dl is not None:
             callbacks.append(EarlyStopping(monitor="valid_auprc", mode="max", patience=patience))
