@@ -482,7 +482,10 @@ class SeqModelBase(BaseModelClass):
 
     @property
     def history(self) -> pd.DataFrame | None:
-        """Training curves, one row per epoch: train_loss, valid_loss, valid_auroc, valid_auprc, lr (the learning rate of the epoch)."""
+        """Training curves, one row per epoch.
+
+        Columns: train_loss, valid_loss, valid_auroc, valid_auprc and lr (the epoch's learning rate).
+        """
         return self.history_
 
     def _default_tracks(self, n: int) -> np.ndarray | None:
