@@ -360,8 +360,10 @@ def test_reduce_lr_on_plateau():
     )
     h = m.history
     assert len(h) == 5 and h["lr"].iloc[0] == pytest.approx(1e-3)
-    best = h["valid_auprc"].cummax()
-    improved = h["valid_auprc"].to_numpy() >= best.to_numpy()
+    auprc = h["valid_auprc"].to_numpy()
+    # ReduceLROnPlateau's rule (mode 'max', relative threshold 1e-4): better than the best so far
+    prev_best = np.r_[-np.inf, np.maximum.accumulate(auprc)[:-1]]
+    improved = auprc > prev_best * (1 + 1e-4)
     for e in range(1, len(h)):  # scheduler steps after each validation
         want = h["lr"].iloc[e - 1] * (1.0 if improved[e - 1] else 0.5)
         assert h["lr"].iloc[e] == pytest.approx(want)
