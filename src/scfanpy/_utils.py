@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import anndata as ad
 import numpy as np
 
-logger = logging.getLogger("scfanpy")
-if not logger.handlers:  # pragma: no cover - configured once per process
-    _h = logging.StreamHandler()
-    _h.setFormatter(logging.Formatter("%(levelname)s scfanpy: %(message)s"))
-    logger.addHandler(_h)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+from . import _logging as logg
+
+
+class _LoggerShim:
+    """Transition only: ``logger.info(...)`` calls routed to :mod:`scfanpy._logging` (scanpy verbosity)."""
+
+    info = staticmethod(logg.info)
+    warning = staticmethod(logg.warning)
+    debug = staticmethod(logg.debug)
+    error = staticmethod(logg.error)
+
+
+logger = _LoggerShim()
 
 
 def is_mudata(data: Any) -> bool:
@@ -58,7 +63,7 @@ def progress(it, desc: str, *, total: int | None = None, disable: bool = False, 
 
 def log_added(where: str, key: str, what: str = "") -> None:
     """Log one written field the way scanpy does ("added ... 'key'")."""
-    logger.info("added %s[%r]%s", where, key, f" ({what})" if what else "")
+    logg.info("    added %s[%r]%s", where, key, f" ({what})" if what else "")
 
 
 def uns_params(adata: ad.AnnData, key: str, params: dict[str, Any]) -> None:
