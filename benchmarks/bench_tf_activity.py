@@ -156,7 +156,7 @@ def section_peers(sizes, n_peaks, work: Path, methods, reuse: bool = False) -> s
         d = work / f"sim_{n}"
         d.mkdir(parents=True, exist_ok=True)
         adata, genome, truth = sfp.datasets.simulate_scatac(
-            n_cells=n, n_peaks=n_peaks, tfs=TFS, seed=7, out_dir=d
+            n_cells=n, n_peaks=n_peaks, tfs=TFS, random_state=7, out_dir=d
         )
         adata.write_h5ad(d / "adata.h5ad")
         labels = adata.obs["cell_type"].astype(str).to_numpy()
@@ -239,7 +239,7 @@ def _train_scfan(sfp, epochs: int, n_peaks: int):
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=2000, n_peaks=n_peaks, tfs=TFS, seed=11)
+    adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=2000, n_peaks=n_peaks, tfs=TFS, random_state=11)
     reg = _pseudobulk_regions(sfp, adata, genome, truth)
     sfp.models.SCFAN.setup_anndata(reg, signal_key="signal", track_names=["accessibility"])
     model = sfp.models.SCFAN(reg, **SCFAN_KW)
@@ -269,7 +269,7 @@ def _per_cell_auroc(sfp, a, truth, n_cells=100):
 def section_deep_and_table(epochs: int, n_peaks: int) -> tuple[str, str]:
     sfp = _setup_env()
     # test data: a new simulation (seed 12)
-    adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=1000, n_peaks=n_peaks, tfs=TFS, seed=12)
+    adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=1000, n_peaks=n_peaks, tfs=TFS, random_state=12)
     sfp.pp.smooth(adata, n_neighbors=100)
     sfp.pp.add_sequences(adata, genome, width=500)
     deep_rows = []

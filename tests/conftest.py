@@ -40,7 +40,7 @@ def sim_small(data_cache):
     """600 cells x 800 peaks, 4 cell types, 8 TFs; read-only: copy before modifying."""
     import scfanpy as sfp
 
-    return sfp.datasets.simulate_scatac(n_cells=600, n_peaks=800, seed=0)
+    return sfp.datasets.simulate_scatac(n_cells=600, n_peaks=800, random_state=0)
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +63,7 @@ def sim_batches(data_cache):
     """800 cells x 1000 peaks with 2 batches and a wide depth spread; read-only."""
     import scfanpy as sfp
 
-    return sfp.datasets.simulate_scatac(n_cells=800, n_peaks=1000, n_batches=2, depth_sd=0.8, seed=1)
+    return sfp.datasets.simulate_scatac(n_cells=800, n_peaks=1000, n_batches=2, depth_sd=0.8, random_state=1)
 
 
 @pytest.fixture(scope="module")

@@ -108,7 +108,7 @@ def run_demo(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sc.settings.figdir = out
-    adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=n_cells, n_peaks=n_peaks, seed=seed)
+    adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=n_cells, n_peaks=n_peaks, random_state=seed)
     sfp.pp.smooth(adata, n_neighbors=n_neighbors)
     sfp.tl.predict_tf_binding(adata, genome=genome, tfs=truth.tfs, verbose=False)
     tfa = sfp.tl.tf_activity_adata(adata, scale=True)

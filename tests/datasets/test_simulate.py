@@ -29,9 +29,9 @@ def test_programs_are_distinct_and_ubiquitous(sim_small):
 
 
 def test_deterministic(data_cache):
-    a = sfp.datasets.simulate_scatac(n_cells=50, n_peaks=60, seed=3)
-    b = sfp.datasets.simulate_scatac(n_cells=50, n_peaks=60, seed=3)
-    c = sfp.datasets.simulate_scatac(n_cells=50, n_peaks=60, seed=4)
+    a = sfp.datasets.simulate_scatac(n_cells=50, n_peaks=60, random_state=3)
+    b = sfp.datasets.simulate_scatac(n_cells=50, n_peaks=60, random_state=3)
+    c = sfp.datasets.simulate_scatac(n_cells=50, n_peaks=60, random_state=4)
     assert (a.adata.X != b.adata.X).nnz == 0
     pd.testing.assert_frame_equal(a.truth.motif, b.truth.motif)
     assert (a.adata.X != c.adata.X).nnz > 0

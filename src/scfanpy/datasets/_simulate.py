@@ -157,11 +157,11 @@ def simulate_scatac(
     batch_effect: float = 1.0,
     batch_peak_fraction: float = 0.2,
     out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
+    random_state: int | np.random.Generator | None = 0,
 ) -> SimulatedData:
     """Simulate scATAC-seq counts over a synthetic genome with real JASPAR motifs planted in the peaks.
 
-    See the module docstring for the generative model. Deterministic given ``seed``.
+    See the module docstring for the generative model. Deterministic given ``random_state``.
 
     Parameters
     ----------
@@ -198,8 +198,8 @@ def simulate_scatac(
         peaks they fall; each batch also gets its own depth factor.
     out_dir
         Where to write the genome FASTA; default a folder in the data cache named by the parameters.
-    seed
-        Random seed.
+    random_state
+        Seed (or numpy Generator) of every draw.
 
     Returns
     -------
@@ -211,7 +211,7 @@ def simulate_scatac(
     Examples
     --------
     >>> import scfanpy as sfp
-    >>> adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=200, n_peaks=300, seed=1)
+    >>> adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=200, n_peaks=300, random_state=1)
     >>> adata.shape, truth.motif.shape
     ((200, 300), (300, 8))
     """
@@ -230,7 +230,7 @@ def simulate_scatac(
     if not 0 < target_density < 1:
         raise ValueError("target_density must be in (0, 1)")
     tfs = list(tfs)
-    rng = check_random_state(seed)
+    rng = check_random_state(random_state)
     pwms = {k: v.to_numpy() for k, v in jaspar_motifs(tfs).items()}
     max_len = max(len(p) for p in pwms.values())
     if peak_width < 4 * (max_len + 2):
@@ -367,7 +367,11 @@ def simulate_scatac(
         index=pd.Index(peak_names),
     )
     adata = AnnData(X=X, obs=obs, var=var)
-    adata.uns["simulation"] = {"seed": int(seed), "tfs": tfs, "genome": str(fa)}
+    adata.uns["simulation"] = {
+        "random_state": random_state if isinstance(random_state, int) else str(random_state),
+        "tfs": tfs,
+        "genome": str(fa),
+    }
     truth = SimulationTruth(
         motif=pd.DataFrame(motif, index=adata.var_names, columns=tfs),
         active=pd.DataFrame(active, index=types, columns=tfs),

@@ -212,7 +212,7 @@ class SAILER(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     Examples
     --------
     >>> import scfanpy as sfp, scanpy as sc
-    >>> adata, _, _ = sfp.datasets.simulate_scatac(400, 500, n_batches=2, seed=0)
+    >>> adata, _, _ = sfp.datasets.simulate_scatac(400, 500, n_batches=2, random_state=0)
     >>> sfp.models.SAILER.setup_anndata(adata, batch_key="batch")  # doctest: +SKIP
     >>> model = sfp.models.SAILER(adata)  # doctest: +SKIP
     >>> model.train(max_epochs=50)  # doctest: +SKIP

@@ -60,7 +60,7 @@ def add_sequences(
     Examples
     --------
     >>> import scfanpy as sfp
-    >>> sim = sfp.datasets.simulate_scatac(n_cells=50, n_peaks=100, seed=0)
+    >>> sim = sfp.datasets.simulate_scatac(n_cells=50, n_peaks=100, random_state=0)
     >>> sfp.pp.add_sequences(sim.adata, sim.genome, width=200)
     >>> sim.adata.varm["dna_code"].shape
     (100, 200)

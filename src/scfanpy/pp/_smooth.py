@@ -198,7 +198,7 @@ def smooth(
     Examples
     --------
     >>> import scfanpy as sfp
-    >>> adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=200, n_peaks=300, seed=1)
+    >>> adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=200, n_peaks=300, random_state=1)
     >>> sfp.pp.smooth(adata, n_neighbors=20)
     >>> adata.layers["smoothed"].nnz == adata.X.nnz
     True

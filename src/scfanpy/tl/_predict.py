@@ -400,7 +400,7 @@ def predict_tf_binding(
     Examples
     --------
     >>> import scfanpy as sfp
-    >>> adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=200, n_peaks=300, seed=1)
+    >>> adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=200, n_peaks=300, random_state=1)
     >>> sfp.pp.smooth(adata, n_neighbors=20)
     >>> sfp.tl.predict_tf_binding(adata, genome=genome, tfs=truth.tfs, verbose=False)
     >>> adata.obsm["tf_activity"].shape

@@ -101,7 +101,7 @@ def sailer(
     Examples
     --------
     >>> import scanpy as sc, scfanpy as sfp
-    >>> adata, _, _ = sfp.datasets.simulate_scatac(400, 500, n_batches=2, seed=0)
+    >>> adata, _, _ = sfp.datasets.simulate_scatac(400, 500, n_batches=2, random_state=0)
     >>> sfp.tl.sailer(adata, batch_key="batch", max_epochs=20)  # doctest: +SKIP
     >>> sc.pp.neighbors(adata, use_rep="X_sailer")  # doctest: +SKIP
     >>> sc.tl.leiden(adata)  # doctest: +SKIP
