@@ -45,7 +45,14 @@ html_title = "scfanpy"
 html_static_path = ["_static"]
 intersphinx_mapping = {}
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
-nitpicky = False
+# Every cross-reference must resolve (a link to a page that is not rendered fails the build); targets in
+# other projects are not checked here (no intersphinx inventories offline), so they are ignored by prefix.
+nitpicky = True
+_EXTERNAL = (
+    "anndata|mudata|muon|scanpy|scvi|torch|lightning|numpy|pandas|scipy|sklearn|matplotlib|pooch|pyfaidx|"
+    "logomaker|pyjaspar|dask|collections|typing|os|pathlib|datetime|abc|Ellipsis|None|np|pd|ad|sp"
+)
+nitpick_ignore_regex = [(r"py:.*", rf"({_EXTERNAL})(\..*)?")]
 
 
 def _copy_tutorials(app):

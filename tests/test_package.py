@@ -73,3 +73,45 @@ def test_docs_build_without_warnings(tmp_path):
         cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr[-5000:]
+
+
+def _public_callables():
+    import inspect
+
+    import scfanpy as sfp
+
+    for sub in (sfp.pp, sfp.tl, sfp.pl, sfp.models, sfp.datasets):
+        for name in sub.__all__:
+            obj = getattr(sub, name)
+            yield f"{sub.__name__}.{name}", obj
+            if inspect.isclass(obj):
+                for meth_name, meth in vars(obj).items():
+                    if not meth_name.startswith("_") and callable(meth) and getattr(meth, "__doc__", None):
+                        yield f"{sub.__name__}.{name}.{meth_name}", meth
+
+
+def test_returns_sections_are_field_lists():
+    """Returns sections render as lists of written keys: every unindented line is ``name : type`` or a name.
+
+    The docs render Returns in parameter style (docs/conf.py), so an unindented free sentence, a bullet or a
+    backquote in the name part is shown garbled; this finds them in every public docstring.
+    """
+    import inspect
+
+    bad = []
+    for qual, obj in _public_callables():
+        doc = inspect.getdoc(obj) or ""
+        lines = doc.splitlines()
+        for i, line in enumerate(lines):
+            if line.strip() == "Returns" and i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
+                j = i + 2
+                while j < len(lines) and not (
+                    j + 1 < len(lines) and lines[j].strip() and set(lines[j + 1].strip()) == {"-"}
+                ):
+                    ln = lines[j]
+                    if ln and not ln.startswith(" "):
+                        name = ln.split(" : ")[0]
+                        if "`" in name or name.startswith(("- ", "* ")) or name.rstrip().endswith((".", ":")):
+                            bad.append(f"{qual}: {ln!r}")
+                    j += 1
+    assert not bad, "garbled Returns entries:\n" + "\n".join(bad)
