@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import logging
-
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -10,11 +8,10 @@ import scipy.sparse as sp
 import torch
 
 import scfanpy as sfp
-from scfanpy.models._dgex import _split_cells
+from scfanpy.models._dgex_data import split_cells
 from scfanpy.models._dgex_module import DGEXModule, split_targets
 
 torch.set_num_threads(1)
-logging.getLogger("scfanpy").setLevel(logging.WARNING)
 
 N_LM, N_TG, RANK, NOISE = 30, 120, 4, 0.1
 
@@ -35,6 +32,17 @@ def low_rank_adata(n_cells=800, seed=0, nonlinear=True):
     return adata
 
 
+def make(cls, adata, *, landmarks="landmark", targets=None, layer=None, train=None, **hparams):
+    """``setup_anndata`` + construction + ``train`` (``train`` holds the training arguments)."""
+    cls.setup_anndata(adata, landmarks=landmarks, targets=targets, layer=layer)
+    model = cls(adata, **hparams)
+    kw = dict(train or {})
+    if cls is sfp.models.DGEX:
+        kw = {"accelerator": "cpu", "enable_progress_bar": False, **kw}
+    model.train(**kw)
+    return model
+
+
 @pytest.fixture(scope="module")
 def data():
     full = low_rank_adata(1000, seed=0)
@@ -44,8 +52,20 @@ def data():
 @pytest.fixture(scope="module")
 def dgex(data):
     train, _ = data
-    model = sfp.models.DGEX(n_hidden=128, n_layers=2, dropout=0.0, lr=3e-3, seed=0, accelerator="cpu")
-    return model.fit(train, landmarks="landmark", max_epochs=80, batch_size=128, early_stopping_patience=10)
+    return make(
+        sfp.models.DGEX,
+        train,
+        n_hidden=128,
+        n_layers=2,
+        dropout=0.0,
+        train={
+            "max_epochs": 80,
+            "batch_size": 128,
+            "early_stopping_patience": 10,
+            "plan_kwargs": {"lr": 3e-3},
+            "random_state": 0,
+        },
+    )
 
 
 def _mean_mae(train, test):
@@ -62,26 +82,26 @@ def test_dgex_recovers_low_rank_targets(data, dgex):
     assert mae < 0.35 * mean_mae
     assert ev["pearson"].mean() > 0.9
     # and it beats the linear baseline on non-linear targets
-    lr = sfp.models.LinearLandmarkRegressor().fit(train, landmarks="landmark")
+    lr = make(sfp.models.LinearLandmarkRegressor, train)
     assert mae < 0.8 * lr.evaluate(test)["mae"].mean()
 
 
 def test_baselines_recover_linear_low_rank():
     full = low_rank_adata(1000, seed=1, nonlinear=False)
     train, test = full[:800].copy(), full[800:].copy()
-    lr = sfp.models.LinearLandmarkRegressor().fit(train, landmarks="landmark")
+    lr = make(sfp.models.LinearLandmarkRegressor, train)
     assert lr.evaluate(test)["mae"].mean() < 0.12  # linear targets: close to the noise floor
-    knn = sfp.models.KNNLandmarkRegressor(n_neighbors=[5, 10, 20]).fit(train, landmarks="landmark")
+    knn = make(sfp.models.KNNLandmarkRegressor, train, n_neighbors=[5, 10, 20])
     assert knn.n_neighbors_ in (5, 10, 20)
     assert knn.evaluate(test)["mae"].mean() < 0.5 * _mean_mae(train, test)
-    ridge = sfp.models.LinearLandmarkRegressor(alpha=[1e-6, 1.0, 100.0]).fit(train, landmarks="landmark")
+    ridge = make(sfp.models.LinearLandmarkRegressor, train, alpha=[1e-6, 1.0, 100.0])
     assert ridge.alpha_ in (1e-6, 1.0)  # a huge penalty is never the best on clean linear data
 
 
 def test_linear_matches_numpy_least_squares(data):
     train, test = data
     lm = list(train.var_names[:N_LM])
-    lr = sfp.models.LinearLandmarkRegressor(alpha=0.0).fit(train, landmarks=lm, targets=["tg0", "tg5"])
+    lr = make(sfp.models.LinearLandmarkRegressor, train, landmarks=lm, targets=["tg0", "tg5"], alpha=0.0)
     design = np.c_[np.ones(train.n_obs), train[:, lm].X]
     beta = np.linalg.lstsq(design, train[:, ["tg0", "tg5"]].X, rcond=None)[0]
     ref = np.c_[np.ones(test.n_obs), test[:, lm].X] @ beta
@@ -113,42 +133,64 @@ def test_sub_networks_split_targets():
     assert np.array_equal(np.concatenate(groups), np.arange(10))
     m = DGEXModule(5, 10, n_hidden=8, n_layers=2, dropout=0.25, n_networks=3).eval()
     x = torch.randn(4, 5)
-    out = m(x)
+    out = m.network(x)
     assert out.shape == (4, 10)
     torch.testing.assert_close(out[:, 4:7], m.subnets[1](x))
     with pytest.raises(ValueError, match="n_networks"):
         split_targets(3, 4)
 
     adata = low_rank_adata(120, seed=2)
-    model = sfp.models.DGEX(n_hidden=16, max_targets_per_network=50, accelerator="cpu")
-    model.fit(adata, landmarks="landmark", max_epochs=2)
+    model = make(sfp.models.DGEX, adata, n_hidden=16, max_targets_per_network=50, train={"max_epochs": 2})
     assert model.n_networks_ == 3 and len(model.module.subnets) == 3  # ceil(120 / 50)
     assert sum(model.module.group_sizes) == N_TG
 
 
 def test_early_stopping_keeps_best_epoch():
     adata = low_rank_adata(200, seed=5)
-    model = sfp.models.DGEX(n_hidden=64, dropout=0.0, lr=1e-2, accelerator="cpu")
-    model.fit(
-        adata, landmarks="landmark", max_epochs=40, early_stopping_patience=3, monitor="validation_loss"
+    model = make(
+        sfp.models.DGEX,
+        adata,
+        n_hidden=64,
+        dropout=0.0,
+        train={
+            "max_epochs": 40,
+            "early_stopping_patience": 3,
+            "early_stopping_monitor": "validation_loss",
+            "plan_kwargs": {"lr": 1e-2},
+            "random_state": 0,
+        },
     )
     h = model.history
     best = int(h["validation_loss"].idxmin())
     assert len(h) <= 40 and (len(h) == 40 or len(h) - 1 - best == 3)  # stopped 3 epochs after the best
     # the kept weights are the best epoch's: re-scoring the validation cells reproduces its loss
-    _, va = _split_cells(adata.n_obs, 0.1, model.seed)
+    _, va = split_cells(adata.n_obs, 0.1, 0)
+    assert np.array_equal(np.sort(model.validation_indices), va)
     sub = adata[va]
-    z = (sub[:, model.targets_].X - model.y_mean_) / model.y_std_
-    pz = (model.predict(sub) - model.y_mean_) / model.y_std_
+    y_mean, y_std = model.module.y_mean.numpy(), model.module.y_std.numpy()
+    z = (sub[:, model.targets_].X - y_mean) / y_std
+    pz = (model.predict(sub) - y_mean) / y_std
     assert np.isclose(((pz - z) ** 2).mean(), h["validation_loss"].min(), rtol=1e-3)
 
 
 def test_no_validation_trains_all_epochs_and_mae_loss():
     adata = low_rank_adata(150, seed=3)
-    model = sfp.models.DGEX(n_hidden=16, loss="mae", accelerator="cpu")
-    model.fit(adata, landmarks="landmark", max_epochs=3, validation_size=0.0)
+    model = make(
+        sfp.models.DGEX, adata, n_hidden=16, loss="mae", train={"max_epochs": 3, "validation_size": 0.0}
+    )
     assert len(model.history) == 3 and "validation_loss" not in model.history
     assert np.isfinite(model.predict(adata)).all()
+
+
+def test_same_random_state_same_model_and_continued_training():
+    adata = low_rank_adata(150, seed=3)
+    a = make(sfp.models.DGEX, adata, n_hidden=16, train={"max_epochs": 2, "random_state": 7})
+    b = make(sfp.models.DGEX, adata, n_hidden=16, train={"max_epochs": 2, "random_state": 7})
+    np.testing.assert_array_equal(a.predict(adata), b.predict(adata))
+    before = a.predict(adata)
+    a.train(max_epochs=2, accelerator="cpu", enable_progress_bar=False, early_stopping=False)
+    assert list(a.history["epoch"]) == [1, 2, 3, 4]  # continued, record appended
+    assert not np.array_equal(a.predict(adata), before)
 
 
 def test_sparse_input_matches_dense(data):
@@ -157,42 +199,62 @@ def test_sparse_input_matches_dense(data):
     sparse_train.X = sp.csr_matrix(np.where(np.abs(train.X) < 0.3, 0, train.X))
     dense_train = sparse_train.copy()
     dense_train.X = sparse_train.X.toarray()
-    for make in (
-        lambda: sfp.models.LinearLandmarkRegressor(),
-        lambda: sfp.models.KNNLandmarkRegressor(n_neighbors=5),
-        lambda: sfp.models.DGEX(n_hidden=16, seed=1, accelerator="cpu"),
+    for cls, hp, kw in (
+        (sfp.models.LinearLandmarkRegressor, {}, {}),
+        (sfp.models.KNNLandmarkRegressor, {"n_neighbors": 5}, {}),
+        (sfp.models.DGEX, {"n_hidden": 16}, {"max_epochs": 3, "random_state": 1}),
     ):
-        kw = {"max_epochs": 3} if "DGEX" in repr(make()) else {}
-        a = make().fit(sparse_train, landmarks="landmark", **kw).predict(test)
-        b = make().fit(dense_train, landmarks="landmark", **kw).predict(test)
+        a = make(cls, sparse_train, train=kw, **hp).predict(test)
+        b = make(cls, dense_train, train=kw, **hp).predict(test)
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore:Save path contains no saved anndata")
 @pytest.mark.parametrize("kind", ["dgex", "linear", "knn"])
 def test_save_load_roundtrip(tmp_path, data, dgex, kind):
     train, test = data
     model = {
         "dgex": dgex,
-        "linear": sfp.models.LinearLandmarkRegressor().fit(train, landmarks="landmark"),
-        "knn": sfp.models.KNNLandmarkRegressor(n_neighbors=7).fit(train, landmarks="landmark"),
+        "linear": make(sfp.models.LinearLandmarkRegressor, train),
+        "knn": make(sfp.models.KNNLandmarkRegressor, train, n_neighbors=7),
     }[kind]
     model.save(tmp_path / "m")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(ValueError, match="already exists"):
         model.save(tmp_path / "m")
     loaded = type(model).load(tmp_path / "m")
     assert loaded.landmarks_ == model.landmarks_ and loaded.targets_ == model.targets_
-    assert loaded.hparams == model.hparams
+    assert loaded.init_params_ == model.init_params_ and loaded.is_trained
     np.testing.assert_allclose(loaded.predict(test), model.predict(test), rtol=1e-5, atol=1e-5)
     if kind == "dgex":
         pd.testing.assert_frame_equal(loaded.history, model.history, check_dtype=False)
-        with pytest.raises(TypeError, match="holds a DGEX"):
-            sfp.models.LinearLandmarkRegressor.load(tmp_path / "m")
+        with pytest.raises(ValueError, match="different class"):
+            sfp.models.SAILER.load(tmp_path / "m")
+    else:
+        with pytest.raises(TypeError, match="holds a"):
+            (
+                sfp.models.KNNLandmarkRegressor if kind == "linear" else sfp.models.LinearLandmarkRegressor
+            ).load(tmp_path / "m")
+
+
+def test_dgex_save_load_through_scvi_base(tmp_path, data, dgex):
+    train, test = data
+    dgex.save(tmp_path / "m")
+    saved = torch.load(tmp_path / "m" / "model.pt", map_location="cpu", weights_only=False)
+    assert {"model_state_dict", "var_names", "attr_dict"} <= set(saved)
+    assert "y_std" in saved["model_state_dict"]  # the standardisation travels with the weights
+    assert list(saved["var_names"]) == list(train.var_names)
+    for adata in (None, train):  # without data, or set up again on data like the training data
+        loaded = sfp.models.DGEX.load(tmp_path / "m", adata=adata, accelerator="cpu")
+        assert isinstance(loaded.module, DGEXModule) and loaded.n_networks_ == dgex.n_networks_
+        np.testing.assert_array_equal(loaded.predict(test), dgex.predict(test))
+    assert loaded.adata is train
+    np.testing.assert_array_equal(loaded.predict(), dgex.predict(train))
 
 
 def test_sparse_knn_save_load(tmp_path):
     adata = low_rank_adata(100, seed=4)
     adata.X = sp.csr_matrix(np.maximum(adata.X, 0))
-    knn = sfp.models.KNNLandmarkRegressor(n_neighbors=3, weights="distance").fit(adata, landmarks="landmark")
+    knn = make(sfp.models.KNNLandmarkRegressor, adata, n_neighbors=3, weights="distance")
     knn.save(tmp_path / "k")
     again = sfp.models.KNNLandmarkRegressor.load(tmp_path / "k")
     np.testing.assert_allclose(again.predict(adata), knn.predict(adata), rtol=1e-6)
@@ -201,21 +263,25 @@ def test_sparse_knn_save_load(tmp_path):
 @pytest.mark.parametrize("cls", ["DGEX", "LinearLandmarkRegressor", "KNNLandmarkRegressor"])
 def test_bad_inputs(data, cls):
     train, test = data
-    model = getattr(sfp.models, cls)()
+    model_cls = getattr(sfp.models, cls)
+    a = ad.AnnData(train.X.copy(), var=train.var.copy())  # never set up (a copy would carry scvi's uuid)
+    with pytest.raises(ValueError, match="setup_anndata"):
+        model_cls(a)
+    model_cls.setup_anndata(a, landmarks="landmark")
     with pytest.raises(RuntimeError, match="not trained"):
-        model.predict(test)
+        model_cls(a).predict(test)
     with pytest.raises(KeyError, match="not in adata.var_names"):
-        model.fit(train, landmarks=["lm0", "lm1", "NOT_A_GENE"])
+        model_cls.setup_anndata(train, landmarks=["lm0", "lm1", "NOT_A_GENE"])
     with pytest.raises(KeyError, match="targets"):
-        model.fit(train, landmarks=["lm0"], targets=["tg0", "ALSO_MISSING"])
+        model_cls.setup_anndata(train, landmarks=["lm0"], targets=["tg0", "ALSO_MISSING"])
     with pytest.raises(ValueError, match="overlap"):
-        model.fit(train, landmarks=["lm0", "lm1", "tg0"], targets=["tg0", "tg1"])
+        model_cls.setup_anndata(train, landmarks=["lm0", "lm1", "tg0"], targets=["tg0", "tg1"])
     with pytest.raises(ValueError, match="boolean mask"):
-        model.fit(train, landmarks=np.ones(3, dtype=bool))
+        model_cls.setup_anndata(train, landmarks=np.ones(3, dtype=bool))
     with pytest.raises(ValueError, match="no landmark"):
-        model.fit(train, landmarks=np.zeros(train.n_vars, dtype=bool))
+        model_cls.setup_anndata(train, landmarks=np.zeros(train.n_vars, dtype=bool))
     with pytest.raises(ValueError, match="duplicates"):
-        model.fit(train, landmarks=["lm0", "lm0"])
+        model_cls.setup_anndata(train, landmarks=["lm0", "lm0"])
 
 
 def test_predict_needs_all_landmarks(data, dgex):
@@ -227,16 +293,19 @@ def test_predict_needs_all_landmarks(data, dgex):
 
 
 def test_bad_hyperparameters():
+    adata = low_rank_adata(50)
+    sfp.models.DGEX.setup_anndata(adata, landmarks="landmark")
     with pytest.raises(ValueError, match="loss"):
-        sfp.models.DGEX(loss="huber")
+        sfp.models.DGEX(adata, loss="huber")
     with pytest.raises(ValueError, match="dropout"):
         DGEXModule(3, 3, dropout=1.0)
+    sfp.models.KNNLandmarkRegressor.setup_anndata(adata, landmarks="landmark")
     with pytest.raises(ValueError, match="weights"):
-        sfp.models.KNNLandmarkRegressor(weights="median")
+        sfp.models.KNNLandmarkRegressor(adata, weights="median")
     with pytest.raises(ValueError, match="monitor"):
-        sfp.models.DGEX().fit(low_rank_adata(50), landmarks="landmark", max_epochs=1, monitor="auc")
+        sfp.models.DGEX(adata).train(max_epochs=1, early_stopping_monitor="auc")
     with pytest.raises(ValueError, match="accelerator"):
-        sfp.models.DGEX(accelerator="tpu").fit(low_rank_adata(50), landmarks="landmark", max_epochs=1)
+        sfp.models.DGEX(adata).train(max_epochs=1, accelerator="tpu")
 
 
 def test_layer_and_gene_specs(data):
@@ -244,13 +313,13 @@ def test_layer_and_gene_specs(data):
     a = train.copy()
     a.layers["expr"] = a.X.copy()
     a.X = np.zeros_like(a.X)
-    by_layer = sfp.models.LinearLandmarkRegressor().fit(
-        a, landmarks=a.var["landmark"].to_numpy(), layer="expr"
+    by_layer = make(
+        sfp.models.LinearLandmarkRegressor, a, landmarks=a.var["landmark"].to_numpy(), layer="expr"
     )
-    by_x = sfp.models.LinearLandmarkRegressor().fit(train, landmarks=list(train.var_names[:N_LM]))
+    by_x = make(sfp.models.LinearLandmarkRegressor, train, landmarks=list(train.var_names[:N_LM]))
     assert by_layer.layer_ == "expr" and by_layer.landmarks_ == by_x.landmarks_
     np.testing.assert_allclose(by_layer.predict(test), by_x.predict(test), rtol=1e-5, atol=1e-5)
-    one = sfp.models.LinearLandmarkRegressor().fit(train, landmarks="landmark", targets="tg7")
+    one = make(sfp.models.LinearLandmarkRegressor, train, landmarks="landmark", targets="tg7")
     assert one.targets_ == ["tg7"] and one.predict(test).shape == (test.n_obs, 1)
     with pytest.raises(KeyError, match="layer"):
-        sfp.models.LinearLandmarkRegressor().fit(train, landmarks="landmark", layer="nope")
+        sfp.models.LinearLandmarkRegressor.setup_anndata(train, landmarks="landmark", layer="nope")

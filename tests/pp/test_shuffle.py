@@ -20,7 +20,7 @@ def test_counts_preserved_string_and_codes():
         assert _dinucs(out) == _dinucs(s)
         assert out[0] == s[0] and out[-1] == s[-1]
     codes = rng.integers(0, 5, size=(20, 101)).astype(np.uint8)
-    sh = dinucleotide_shuffle(codes, rng=1)
+    sh = dinucleotide_shuffle(codes, random_state=1)
     assert sh.dtype == np.uint8 and sh.shape == codes.shape
     for a, b in zip(codes, sh, strict=True):
         pa = Counter(zip(a[:-1].tolist(), a[1:].tolist(), strict=True))
@@ -43,11 +43,11 @@ def test_uniform_over_all_valid_sequences():
 
 
 def test_types_and_short_inputs():
-    assert dinucleotide_shuffle("AC", rng=0) == "AC"
-    assert dinucleotide_shuffle("", rng=0) == ""
-    out = dinucleotide_shuffle(["ACGTAC", "acgtt"], rng=0)
+    assert dinucleotide_shuffle("AC", random_state=0) == "AC"
+    assert dinucleotide_shuffle("", random_state=0) == ""
+    out = dinucleotide_shuffle(["ACGTAC", "acgtt"], random_state=0)
     assert isinstance(out, list) and _dinucs(out[1]) == _dinucs("ACGTT")
-    a = dinucleotide_shuffle("ACGTACGGTTACA" * 3, rng=5)
-    assert a == dinucleotide_shuffle("ACGTACGGTTACA" * 3, rng=5)
+    a = dinucleotide_shuffle("ACGTACGGTTACA" * 3, random_state=5)
+    assert a == dinucleotide_shuffle("ACGTACGGTTACA" * 3, random_state=5)
     with pytest.raises(TypeError):
         dinucleotide_shuffle(3)

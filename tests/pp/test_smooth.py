@@ -94,3 +94,74 @@ def test_neighbour_sums_and_knn_match_brute_force():
     ref = (W @ X).multiply((X != 0).astype(np.float32)).tocsr()
     S = _neighbour_sums_at_nonzeros(X, idx)
     assert S.nnz == X.nnz and abs(S - ref).max() == 0
+
+
+def _brute_sets(z, k):
+    from sklearn.neighbors import NearestNeighbors
+
+    return [set(r) for r in NearestNeighbors(n_neighbors=k).fit(z).kneighbors(z, return_distance=False)]
+
+
+def test_knn_torch_branch_matches_brute_force(monkeypatch):
+    """The exact torch search (20k-150k cells by default) on 400 cells, with lowered thresholds."""
+    import scfanpy.pp._smooth as smod
+
+    z = np.random.default_rng(1).normal(size=(400, 6)).astype(np.float32)
+    monkeypatch.setattr(smod, "SKLEARN_KNN_MAX_CELLS", 100)
+    monkeypatch.setattr(smod, "EXACT_KNN_MAX_CELLS", 1_000)
+    monkeypatch.setattr(smod, "_TORCH_BLOCK_DISTANCES", 64 * 400)  # 64-row blocks: 7 blocks, last partial
+    called = []
+    monkeypatch.setattr(smod, "_knn_sklearn", lambda *a: called.append(1))  # must not be used
+    idx = smod._knn(z, 25)
+    assert not called and idx.shape == (400, 25) and idx.dtype == np.int64
+    assert [set(r) for r in idx] == _brute_sets(z, 25)
+    assert (idx[:, 0] == np.arange(400)).all()  # sorted by distance: each cell first
+
+
+def test_smooth_torch_branch_same_output(sim_small, monkeypatch):
+    """smooth() through the torch branch writes exactly what the scikit-learn branch writes."""
+    import scfanpy.pp._smooth as smod
+
+    adata, _, _ = sim_small
+    ref = sfp.pp.smooth(adata[:300].copy(), n_neighbors=15, copy=True)
+    monkeypatch.setattr(smod, "SKLEARN_KNN_MAX_CELLS", 50)
+    monkeypatch.setattr(smod, "_knn_sklearn", None)  # calling it would fail
+    out = sfp.pp.smooth(adata[:300].copy(), n_neighbors=15, copy=True)
+    np.testing.assert_array_equal(out.obsm["X_lsi"], ref.obsm["X_lsi"])
+    assert abs(out.layers["smoothed"] - ref.layers["smoothed"]).max() == 0
+    np.testing.assert_array_equal(out.obs["smoothed_depth"], ref.obs["smoothed_depth"])
+
+
+@pytest.mark.slow  # about a minute: pynndescent's numba compilation, whatever the size
+def test_knn_nndescent_branch_matches_brute_force(monkeypatch):
+    import scfanpy.pp._smooth as smod
+
+    z = np.random.default_rng(2).normal(size=(300, 5)).astype(np.float32)
+    monkeypatch.setattr(smod, "SKLEARN_KNN_MAX_CELLS", 10)
+    monkeypatch.setattr(smod, "EXACT_KNN_MAX_CELLS", 100)
+    idx = smod._knn(z, 20, random_state=0)
+    sets = _brute_sets(z, 20)
+    agree = np.mean([len(set(a) & b) / 20 for a, b in zip(idx, sets, strict=True)])
+    assert agree > 0.99
+    assert all(i in set(r) for i, r in enumerate(idx))  # every cell counts itself
+
+
+def test_smooth_checks_before_writing(sim_small):
+    adata, _, _ = sim_small
+    a = adata[:40].copy()
+    with pytest.raises(KeyError, match="obsm"):
+        sfp.pp.smooth(a, use_rep="X_nope")
+    with pytest.raises(KeyError, match="layers"):
+        sfp.pp.smooth(a, layer="counts_nope")
+    assert "X_lsi" not in a.obsm and "smoothed" not in a.layers and "smoothed" not in a.uns
+    assert "smoothed_depth" not in a.obs
+
+
+def test_lsi_random_state():
+    X = sp.random(200, 150, density=0.1, format="csr", random_state=0, dtype=np.float32)
+    z0 = sfp.pp.lsi(X, 10, random_state=0)
+    assert z0.shape == (200, 10) and z0.dtype == np.float32
+    np.testing.assert_array_equal(z0, sfp.pp.lsi(X, 10, random_state=0))
+    z1 = sfp.pp.lsi(X, 10, random_state=np.random.default_rng(3))  # a Generator is accepted
+    assert z1.shape == (200, 10)
+    assert sfp.pp.lsi(X, 10, drop_first=False).shape == (200, 10)

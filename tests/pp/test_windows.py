@@ -45,7 +45,13 @@ def test_labels_negatives_splits(toy):
     genome, seqs, peaks = toy
     blk = pd.DataFrame({"chr": ["chr1"], "start": [40_000], "end": [45_000]})
     w = sfp.pp.make_training_windows(
-        genome, peaks, blacklist=blk, negative_ratio=2.0, valid_chroms=["2"], test_chroms=["chr3"], seed=1
+        genome,
+        peaks,
+        blacklist=blk,
+        negative_ratio=2.0,
+        valid_chroms=["2"],
+        test_chroms=["chr3"],
+        random_state=1,
     )
     lab = w.obsm["labels"]
     assert list(lab.columns) == ["A", "B"] and w.uns["tf_names"] == ["A", "B"]
@@ -81,7 +87,13 @@ def test_labels_negatives_splits(toy):
     assert (w.obsm["dna_code"] == 4).sum() == 0
     # deterministic
     w2 = sfp.pp.make_training_windows(
-        genome, peaks, blacklist=blk, negative_ratio=2.0, valid_chroms=["2"], test_chroms=["chr3"], seed=1
+        genome,
+        peaks,
+        blacklist=blk,
+        negative_ratio=2.0,
+        valid_chroms=["2"],
+        test_chroms=["chr3"],
+        random_state=1,
     )
     assert (w2.obs_names == w.obs_names).all()
     # chunking does not change the bins

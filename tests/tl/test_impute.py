@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import logging
-
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -12,7 +10,6 @@ import torch
 import scfanpy as sfp
 
 torch.set_num_threads(1)
-logging.getLogger("scfanpy").setLevel(logging.WARNING)
 
 
 def low_rank_adata(n_cells=300, n_lm=20, n_tg=40, seed=0):
@@ -32,7 +29,9 @@ def low_rank_adata(n_cells=300, n_lm=20, n_tg=40, seed=0):
 @pytest.fixture(scope="module")
 def fitted():
     adata, lm, tg = low_rank_adata()
-    model = sfp.models.DGEX(n_hidden=32, seed=0, accelerator="cpu").fit(adata, landmarks=lm, max_epochs=20)
+    sfp.models.DGEX.setup_anndata(adata, landmarks=lm)
+    model = sfp.models.DGEX(adata, n_hidden=32)
+    model.train(max_epochs=20, random_state=0, accelerator="cpu", enable_progress_bar=False)
     return adata, model
 
 
@@ -83,25 +82,36 @@ def test_new_anndata_for_a_panel(fitted):
     assert "imputed" not in panel.layers  # the panel is left alone
 
 
-def test_forced_modes_and_errors(fitted):
+def test_modes_and_errors(fitted):
     adata, model = fitted
-    panel = adata[:, model.landmarks_].copy()
-    with pytest.raises(KeyError, match="inplace=True"):
-        sfp.tl.impute_from_landmarks(panel, model, inplace=True)
-    new = sfp.tl.impute_from_landmarks(adata, model, inplace=False)
+    panel = adata[:, model.landmarks_]  # a view: the landmarks only -> a new AnnData of all targets
+    new = sfp.tl.impute_from_landmarks(panel, model, copy=True)
     assert new.n_vars == len(model.landmarks_) + len(model.targets_)
+    assert not any(k.startswith("_scvi") for k in new.uns)  # scvi's registration stays with adata
+    np.testing.assert_allclose(new[:, model.targets_].X, model.predict(adata), atol=1e-6)
     with pytest.raises(KeyError, match="landmark genes are not in"):
         sfp.tl.impute_from_landmarks(adata[:, 2:].copy(), model)
+    with pytest.raises(KeyError, match="layer"):
+        sfp.tl.impute_from_landmarks(adata, model, layer="nope")
+    untrained = adata.copy()
+    sfp.models.LinearLandmarkRegressor.setup_anndata(untrained, landmarks=model.landmarks_)
     with pytest.raises(ValueError, match="not trained"):
-        sfp.tl.impute_from_landmarks(adata, sfp.models.DGEX())
+        sfp.tl.impute_from_landmarks(untrained, sfp.models.LinearLandmarkRegressor(untrained))
+    assert "imputed" not in untrained.layers  # nothing written before validation
 
 
 def test_mudata_and_baseline_model(fitted):
     import mudata as md
 
     adata, _ = fitted
-    lr = sfp.models.LinearLandmarkRegressor().fit(adata, landmarks=[f"lm{i}" for i in range(20)])
+    a = adata.copy()
+    sfp.models.LinearLandmarkRegressor.setup_anndata(a, landmarks=[f"lm{i}" for i in range(20)])
+    lr = sfp.models.LinearLandmarkRegressor(a)
+    lr.train()
     mdata = md.MuData({"rna": adata.copy()})
-    sfp.tl.impute_from_landmarks(mdata, lr, mod="rna", key_added="lin")
+    out = sfp.tl.impute_from_landmarks(mdata, lr, mod="rna", key_added="lin", copy=True)
+    assert isinstance(out, md.MuData) and "lin" in out["rna"].layers and "lin" not in mdata["rna"].layers
+    assert sfp.tl.impute_from_landmarks(mdata, lr, mod="rna", key_added="lin") is None
     assert "lin" in mdata["rna"].layers
     assert mdata["rna"].uns["lin"]["params"]["model"] == "LinearLandmarkRegressor"
+    np.testing.assert_array_equal(mdata["rna"].layers["lin"], out["rna"].layers["lin"])

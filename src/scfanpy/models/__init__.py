@@ -16,7 +16,7 @@ __getattr__, __dir__, __all__ = attach(
         "available_pretrained": "._pretrained",
         "SAILER": "._sailer",
         "DGEX": "._dgex",
-        "LinearLandmarkRegressor": "._dgex",
-        "KNNLandmarkRegressor": "._dgex",
+        "LinearLandmarkRegressor": "._dgex_baselines",
+        "KNNLandmarkRegressor": "._dgex_baselines",
     },
 )

@@ -3,13 +3,22 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .. import _logging as logg
 from .._constants import CHR, END, START
-from .._utils import get_adata, log_added, logger
+from .._docs import doc_params
+from .._utils import get_adata, log_added
+from ._intervals import bed_frame
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mudata import MuData
+
+__all__ = ["parse_peaks"]
 
 # chrom, separator, start, separator, end; the chromosome is matched lazily so that names with
 # underscores (chrUn_gl000220_100_600) still parse. Positions may carry a sign or decimals so that we
@@ -67,27 +76,43 @@ def _from_names(names: pd.Index) -> tuple[pd.Series, pd.Series, pd.Series]:
     return ext["chr"], ext["start"], ext["end"]
 
 
-def _read_bed(path: str | os.PathLike) -> pd.DataFrame:
-    df = pd.read_csv(path, sep="\t", header=None, comment="#", dtype={0: str}, compression="infer")
-    if df.shape[1] < 3:
+def _from_bed(
+    bed: str | os.PathLike | pd.DataFrame, names: pd.Index
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Chromosome, start and end per ``var_names`` entry from a BED file or DataFrame (not yet checked)."""
+    df = bed_frame(bed)
+    name_col = df.columns[3] if df.shape[1] > 3 else None
+    if (
+        name_col is not None
+        and pd.Index(df[name_col].astype(str)).isin(names).all()
+        and set(names) <= set(df[name_col].astype(str))
+    ):
+        df = df.set_index(df[name_col].astype(str)).loc[names]
+    elif len(df) != len(names):
         raise ValueError(
-            f"{path}: a BED file needs at least 3 columns (chrom, start, end), found {df.shape[1]}"
+            f"BED has {len(df)} rows but the data has {len(names)} peaks (and no name column matching var_names)"
         )
-    df = df[~df[0].astype(str).str.startswith(("track", "browser"))]
-    cols = ["chr", "start", "end"] + [f"col{i}" for i in range(3, df.shape[1])]
-    df.columns = cols
-    return df.reset_index(drop=True)
+    return df["chr"].astype(str), df["start"], df["end"]
 
 
+def _from_columns(var: pd.DataFrame, columns: tuple[str, str, str]) -> tuple[pd.Series, pd.Series, pd.Series]:
+    missing = [c for c in columns if c not in var.columns]
+    if missing:
+        raise KeyError(f"columns {missing} not in var (has {list(var.columns)})")
+    chrom, s, e = (var[c] for c in columns)
+    return chrom.astype(str), s, e
+
+
+@doc_params()
 def parse_peaks(
-    data,
+    data: AnnData | MuData,
     *,
     mod: str | None = None,
     columns: tuple[str, str, str] | None = None,
     bed: str | os.PathLike | pd.DataFrame | None = None,
     one_based: bool = False,
     copy: bool = False,
-):
+) -> AnnData | MuData | None:
     """Parse peak coordinates into ``var['chr']``, ``var['start']`` (0-based) and ``var['end']``.
 
     Coordinates come from, in order of precedence: a BED file or DataFrame (``bed``), existing ``var``
@@ -97,67 +122,52 @@ def parse_peaks(
 
     Parameters
     ----------
-    data
-        AnnData (cells x peaks) or MuData.
-    mod
-        MuData modality holding the peaks (default ``'atac'`` when present).
+    {data}
+    {mod}
     columns
         Names of existing ``var`` columns holding chromosome, start and end.
     bed
-        BED path or DataFrame with one row per peak. When its 4th column holds names matching
-        ``var_names`` rows are aligned by name, otherwise by order (row counts must match).
+        BED path (BED / narrowPeak, gzip ok) or DataFrame with one row per peak; a DataFrame's
+        coordinates are its ``chr`` (or ``chrom``), ``start`` and ``end`` columns when it has them, else
+        its first three columns. When the next column holds names matching ``var_names`` rows are aligned
+        by name, otherwise by order (row counts must match).
     one_based
         Whether the starts are 1-based inclusive (e.g. UCSC browser strings); converted to 0-based.
-    copy
-        Return a modified copy instead of writing in place.
+    {copy}
 
     Returns
     -------
-    ``None``, or a copy when ``copy=True``. Sets
-
-    - ``var['chr']`` : chromosome name (str);
-    - ``var['start']`` : 0-based start (int64);
-    - ``var['end']`` : end, exclusive (int64).
+    None or AnnData or MuData
+        A copy of ``data`` when ``copy=True``; otherwise ``data`` is changed in place. These fields are
+        written (in the modality ``mod`` of a MuData):
+    adata.var['chr'] : str
+        Chromosome name.
+    adata.var['start'] : int64
+        0-based start.
+    adata.var['end'] : int64
+        End, exclusive.
 
     Examples
     --------
-    >>> import anndata as ad, numpy as np, scfanpy as sfp
-    >>> a = ad.AnnData(np.zeros((2, 2)), var=dict(index=["chr1:100-600", "chr2_5_50"]))
+    >>> import anndata as ad, numpy as np, pandas as pd, scfanpy as sfp
+    >>> a = ad.AnnData(np.zeros((2, 2)), var=pd.DataFrame(index=["chr1:100-600", "chr2_5_50"]))
     >>> sfp.pp.parse_peaks(a)
     >>> a.var[["chr", "start", "end"]].values.tolist()
     [['chr1', 100, 600], ['chr2', 5, 50]]
     """
     if copy:
         data = data.copy()
-    adata: AnnData = get_adata(data, mod)
+    adata = get_adata(data, mod)
     names = adata.var_names
-    source = "var_names"
     if bed is not None:
-        df = bed.copy() if isinstance(bed, pd.DataFrame) else _read_bed(bed)
-        if isinstance(bed, pd.DataFrame):
-            df = df.rename(columns={df.columns[0]: "chr", df.columns[1]: "start", df.columns[2]: "end"})
-        name_col = df.columns[3] if df.shape[1] > 3 else None
-        if (
-            name_col is not None
-            and pd.Index(df[name_col].astype(str)).isin(names).all()
-            and set(names) <= set(df[name_col].astype(str))
-        ):
-            df = df.set_index(df[name_col].astype(str)).loc[names]
-        elif len(df) != adata.n_vars:
-            raise ValueError(
-                f"BED has {len(df)} rows but the data has {adata.n_vars} peaks (and no name column matching var_names)"
-            )
-        chrom, s, e = df["chr"].astype(str), df["start"], df["end"]
+        chrom, s, e = _from_bed(bed, names)
         source = "BED"
     elif columns is not None:
-        missing = [c for c in columns if c not in adata.var.columns]
-        if missing:
-            raise KeyError(f"columns {missing} not in var (has {list(adata.var.columns)})")
-        chrom, s, e = (adata.var[c] for c in columns)
-        chrom = chrom.astype(str)
+        chrom, s, e = _from_columns(adata.var, columns)
         source = f"var{list(columns)}"
     else:
         chrom, s, e = _from_names(names)
+        source = "var_names"
     chrom = pd.Series(np.asarray(chrom, dtype=object), index=names)
     start, end = _validate(
         chrom, pd.Series(np.asarray(s), index=names), pd.Series(np.asarray(e), index=names), names
@@ -169,7 +179,7 @@ def parse_peaks(
     adata.var[CHR] = chrom.astype(str).to_numpy()
     adata.var[START] = start
     adata.var[END] = end
-    logger.info("parsed %d peak coordinates from %s", adata.n_vars, source)
+    logg.info("parsed %d peak coordinates from %s", adata.n_vars, source)
     for k in (CHR, START, END):
         log_added("var", k)
     return data if copy else None

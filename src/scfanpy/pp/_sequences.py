@@ -1,18 +1,43 @@
+"""Genome sequence under each peak, as uint8 codes; one-hot encodings are made from them per batch."""
+
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 from anndata import AnnData
 
-from .._constants import DNA_CODE, N_CODE, UNS
-from .._utils import get_adata, log_added, logger, progress
+from .. import _logging as logg
+from .._constants import CHR, DNA_CODE, END, N_CODE, START, UNS
+from .._docs import doc_params
+from .._torch import one_hot
+from .._utils import get_adata, is_mudata, log_added, progress
 from ..genome import Genome, as_genome
-from ._peaks import get_peak_coords
+from ._peaks import get_peak_coords, parse_peaks
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mudata import MuData
+
+__all__ = ["add_sequences", "one_hot"]  # one_hot: scfanpy._torch.one_hot, re-exported as sfp.pp.one_hot
 
 
+def _read_codes(
+    genome: Genome, chrom: np.ndarray, w_start: np.ndarray, width: int, chunk_size: int
+) -> np.ndarray:
+    """uint8 codes ``(n, width)`` of ``chrom:[w_start, w_start + width)``, read in genome order."""
+    codes = np.full((len(chrom), width), N_CODE, dtype=np.uint8)
+    order = np.lexsort((w_start, chrom))
+    it = progress(range(0, len(order), chunk_size), "reading sequences", disable=len(order) < 50_000)
+    for lo in it:
+        for i in order[lo : lo + chunk_size]:
+            codes[i] = genome.fetch_codes(chrom[i], w_start[i], w_start[i] + width)
+    return codes
+
+
+@doc_params()
 def add_sequences(
-    data,
+    data: AnnData | MuData,
     genome: Genome | str | os.PathLike,
     *,
     width: int = 1000,
@@ -21,7 +46,7 @@ def add_sequences(
     key_added: str = DNA_CODE,
     chunk_size: int = 10_000,
     copy: bool = False,
-):
+) -> AnnData | MuData | None:
     """Read a fixed-width DNA window centred on each peak into ``varm[key_added]``.
 
     Windows are ``width`` bp centred on the peak midpoint, stored as uint8 codes (A=0 C=1 G=2 T=3
@@ -31,14 +56,13 @@ def add_sequences(
 
     Parameters
     ----------
-    data
-        AnnData (cells x peaks, or regions x tracks) or MuData.
+    {data}
+        Regions x tracks AnnData work too.
     genome
         A :class:`~scfanpy.Genome`, a FASTA/2bit path, or ``'hg19'``/``'hg38'``/``'mm10'`` (downloaded).
     width
         Window length in bp.
-    mod
-        MuData modality (default ``'atac'``).
+    {mod}
     drop_invalid
         Peaks on chromosomes missing from the genome or past a chromosome end raise an error saying how
         many and which; with ``True`` they are dropped from ``data`` (in place) instead.
@@ -46,16 +70,19 @@ def add_sequences(
         ``varm`` key.
     chunk_size
         Peaks read per chunk.
-    copy
-        Return a modified copy instead of writing in place.
+    {copy}
 
     Returns
     -------
-    ``None``, or a copy when ``copy=True``. Sets
-
-    - ``varm[key_added]`` : uint8 array ``(n_peaks, width)``;
-    - ``uns['scfanpy']['genome']`` : dict with the genome ``name``, ``path`` and the window ``width``;
-    - ``var['chr']``, ``var['start']``, ``var['end']`` when they were not parsed yet.
+    None or AnnData or MuData
+        A copy of ``data`` when ``copy=True``; otherwise ``data`` is changed in place. These fields are
+        written (in the modality ``mod`` of a MuData):
+    adata.varm['dna_code'] : :class:`numpy.ndarray`
+        uint8 ``(n_peaks, width)`` codes (key ``key_added``).
+    adata.uns['scfanpy']['genome'] : dict
+        The genome's ``name`` and ``path`` and the window ``width``.
+    adata.var['chr'], adata.var['start'], adata.var['end'] : str, int64, int64
+        The peak coordinates (see :func:`scfanpy.pp.parse_peaks`), when they were not parsed yet.
 
     Examples
     --------
@@ -65,53 +92,33 @@ def add_sequences(
     >>> sim.adata.varm["dna_code"].shape
     (100, 200)
     """
+    # ---- check and read (nothing written yet)
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
     genome = as_genome(genome)
     if copy:
         data = data.copy()
-    adata: AnnData = get_adata(data, mod)
-    if not all(k in adata.var.columns for k in ("chr", "start", "end")):
-        from ._peaks import parse_peaks
-
-        parse_peaks(adata)
-    chrom, start, end = get_peak_coords(adata)
+    adata = get_adata(data, mod)
+    has_coords = all(k in adata.var.columns for k in (CHR, START, END))
+    chrom, start, end = get_peak_coords(adata)  # parses var_names on a copy when needed
     ok = genome.check_intervals(chrom, start, end, drop=drop_invalid)
     if not ok.all():
-        if mod is not None or type(data).__name__ == "MuData":
+        if mod is not None or is_mudata(data):
             raise ValueError("drop_invalid with MuData: subset the modality yourself with the returned mask")
-        adata._inplace_subset_var(np.flatnonzero(ok))
         chrom, start, end = chrom[ok], start[ok], end[ok]
-    mid = (start + end) // 2
-    w_start = mid - width // 2
-    codes = np.full((adata.n_vars, width), N_CODE, dtype=np.uint8)
-    order = np.lexsort((w_start, chrom))
-    it = progress(range(0, len(order), chunk_size), "reading sequences", disable=len(order) < 50_000)
-    for lo in it:
-        idx = order[lo : lo + chunk_size]
-        for i in idx:
-            codes[i] = genome.fetch_codes(chrom[i], w_start[i], w_start[i] + width)
+    w_start = (start + end) // 2 - width // 2
+    codes = _read_codes(genome, chrom, w_start, width, chunk_size)
+
+    # ---- write
+    if not ok.all():
+        adata._inplace_subset_var(np.flatnonzero(ok))
+    if not has_coords:
+        parse_peaks(adata)
     adata.varm[key_added] = codes
     adata.uns.setdefault(UNS, {})
     adata.uns[UNS]["genome"] = {"name": str(genome.name), "path": str(genome.path), "width": int(width)}
     frac_n = float((codes == N_CODE).mean()) if codes.size else 0.0
-    logger.info("read %d x %d bp windows from %s (%.1f%% N)", adata.n_vars, width, genome.name, 100 * frac_n)
+    logg.info("read %d x %d bp windows from %s (%.1f%% N)", adata.n_vars, width, genome.name, 100 * frac_n)
     log_added("varm", key_added, f"uint8 {adata.n_vars} x {width}")
     log_added("uns", UNS, "['genome']")
     return data if copy else None
-
-
-def one_hot(codes: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """One-hot ``(..., L)`` codes to ``(..., 4, L)``; N (code 4) becomes all zeros.
-
-    Examples
-    --------
-    >>> one_hot(np.array([[0, 3, 4]], dtype=np.uint8))[0]
-    array([[1., 0., 0.],
-           [0., 0., 0.],
-           [0., 0., 0.],
-           [0., 1., 0.]], dtype=float32)
-    """
-    codes = np.asarray(codes)
-    eye = np.vstack([np.eye(4, dtype=dtype), np.zeros((1, 4), dtype=dtype)])
-    return np.moveaxis(eye[codes], -1, -2)

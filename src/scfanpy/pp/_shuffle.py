@@ -14,14 +14,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._docs import doc_params
 from .._utils import check_random_state
 from ..genome import decode_sequence, encode_sequence
 
 __all__ = ["dinucleotide_shuffle"]
 
 
-def _shuffle_codes(s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _shuffle_codes(s: np.ndarray, random_state: np.random.Generator) -> np.ndarray:
     """Shuffle one 1-D integer array preserving its dinucleotide (2-mer) counts exactly."""
+    rng = random_state
     n = s.shape[0]
     if n <= 2:
         return s.copy()
@@ -80,10 +82,11 @@ def _shuffle_codes(s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+@doc_params()
 def dinucleotide_shuffle(
     seq_or_codes: str | Sequence[str] | np.ndarray,
-    rng: int | np.random.Generator | None = None,
-):
+    random_state: int | np.random.Generator | None = None,
+) -> str | list[str] | np.ndarray:
     """Shuffle DNA preserving its dinucleotide counts exactly (Altschul-Erikson, Eulerian walk).
 
     Every dinucleotide (including those with ``N``) occurs as often in the output as in the input, and
@@ -95,24 +98,24 @@ def dinucleotide_shuffle(
     seq_or_codes
         A sequence string, a list of strings, a 1-D array of codes (A=0 C=1 G=2 T=3 N=4), or a 2-D array
         ``(n, L)`` of codes whose rows are shuffled independently.
-    rng
-        Seed or :class:`numpy.random.Generator`.
+    {random_state}
 
     Returns
     -------
-    The same kind of object as the input (string, list of strings, or array of the same dtype and shape).
-    Strings come back upper case, with letters other than ``ACGT`` as ``N``.
+    shuffled : str or list of str or :class:`numpy.ndarray`
+        The same kind of object as the input (string, list of strings, or array of the same dtype and
+        shape). Strings come back upper case, with letters other than ``ACGT`` as ``N``.
 
     Examples
     --------
     >>> from scfanpy.pp import dinucleotide_shuffle
-    >>> s = dinucleotide_shuffle("ACGTTGCAAACGT", rng=0)
+    >>> s = dinucleotide_shuffle("ACGTTGCAAACGT", random_state=0)
     >>> sorted(s[i : i + 2] for i in range(len(s) - 1)) == sorted(
     ...     "ACGTTGCAAACGT"[i : i + 2] for i in range(12)
     ... )
     True
     """
-    rng = check_random_state(rng)
+    rng = check_random_state(random_state)
     if isinstance(seq_or_codes, str):
         return decode_sequence(_shuffle_codes(encode_sequence(seq_or_codes), rng))
     if isinstance(seq_or_codes, np.ndarray):
