@@ -121,7 +121,7 @@ def _run_child(method: str, data_dir: Path, reuse: bool = False) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- scoring
-def _ari_at_true_k(A: np.ndarray, labels, seed: int = 0) -> float:
+def _ari_at_true_k(A: np.ndarray, labels, random_state: int = 0) -> float:
     import anndata as ad
     import scanpy as sc
     from sklearn.metrics import adjusted_rand_score
@@ -129,11 +129,13 @@ def _ari_at_true_k(A: np.ndarray, labels, seed: int = 0) -> float:
     Z = (A - A.mean(0)) / np.where(A.std(0) > 0, A.std(0), 1)
     b = ad.AnnData(Z.astype(np.float32))
     # exact kNN: scanpy 1.11's NN-descent path breaks on scipy's csr_array for some inputs
-    sc.pp.neighbors(b, use_rep="X", n_neighbors=15, random_state=seed, transformer="sklearn")
+    sc.pp.neighbors(b, use_rep="X", n_neighbors=15, random_state=random_state, transformer="sklearn")
     k_true = len(np.unique(labels))
     best = None
     for res in (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2):
-        sc.tl.leiden(b, resolution=res, flavor="igraph", n_iterations=2, random_state=seed, key_added="l")
+        sc.tl.leiden(
+            b, resolution=res, flavor="igraph", n_iterations=2, random_state=random_state, key_added="l"
+        )
         k = b.obs["l"].nunique()
         score = adjusted_rand_score(labels, b.obs["l"])
         if best is None or abs(k - k_true) < best[0]:
@@ -239,7 +241,9 @@ def _train_scfan(sfp, epochs: int, n_peaks: int):
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=2000, n_peaks=n_peaks, tfs=TFS, random_state=11)
+    adata, genome, truth = sfp.datasets.simulate_scatac(
+        n_cells=2000, n_peaks=n_peaks, tfs=TFS, random_state=11
+    )
     reg = _pseudobulk_regions(sfp, adata, genome, truth)
     sfp.models.SCFAN.setup_anndata(reg, signal_key="signal", track_names=["accessibility"])
     model = sfp.models.SCFAN(reg, **SCFAN_KW)
@@ -268,8 +272,10 @@ def _per_cell_auroc(sfp, a, truth, n_cells=100):
 
 def section_deep_and_table(epochs: int, n_peaks: int) -> tuple[str, str]:
     sfp = _setup_env()
-    # test data: a new simulation (seed 12)
-    adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=1000, n_peaks=n_peaks, tfs=TFS, random_state=12)
+    # test data: a new simulation (random_state 12)
+    adata, genome, truth = sfp.datasets.simulate_scatac(
+        n_cells=1000, n_peaks=n_peaks, tfs=TFS, random_state=12
+    )
     sfp.pp.smooth(adata, n_neighbors=100)
     sfp.pp.add_sequences(adata, genome, width=500)
     deep_rows = []

@@ -5,7 +5,7 @@ import anndata as ad
 import pytest
 
 import scfanpy as sfp
-from scfanpy.cli import main
+from scfanpy.cli import _parser, main
 
 
 def test_help(capsys):
@@ -15,6 +15,12 @@ def test_help(capsys):
     out = capsys.readouterr().out
     assert "predict" in out and "demo" in out
     assert main([]) == 0
+
+
+def test_demo_random_state_option():
+    assert _parser().parse_args(["demo", "--random-state", "4"]).random_state == 4
+    assert _parser().parse_args(["demo", "--seed", "3"]).random_state == 3  # the former name still parses
+    assert _parser().parse_args(["demo"]).random_state == 0
 
 
 def test_entry_point_help():

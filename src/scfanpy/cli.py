@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     de.add_argument("--n-cells", type=int, default=1000)
     de.add_argument("--n-peaks", type=int, default=2000)
     de.add_argument("--n-neighbors", type=int, default=50)
-    de.add_argument("--seed", type=int, default=0)
+    de.add_argument(
+        "--random-state", "--seed", dest="random_state", type=int, default=0, help="seed of every random step"
+    )
     return p
 
 
@@ -86,13 +88,25 @@ def run_demo(
     n_cells: int = 1000,
     n_peaks: int = 2000,
     n_neighbors: int = 50,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> dict:
     """Simulate, smooth, predict, cluster on TF activity, rank key TFs and plot; files go to ``out``.
 
+    Parameters
+    ----------
+    out
+        Output folder (created).
+    n_cells, n_peaks
+        Size of the simulated data.
+    n_neighbors
+        Neighbours of the pseudo-bulk (:func:`scfanpy.pp.smooth`).
+    random_state
+        Seed of the simulation, the neighbour graph, Leiden and UMAP.
+
     Returns
     -------
-    dict with the output paths and the scores against the truth (``ari``, ``spearman``).
+    result : dict
+        ``h5ad`` (path), ``figures`` (name -> path), ``ari`` and ``spearman`` (scores against the truth).
     """
     import matplotlib
 
@@ -108,13 +122,15 @@ def run_demo(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sc.settings.figdir = out
-    adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=n_cells, n_peaks=n_peaks, random_state=seed)
+    adata, genome, truth = sfp.datasets.simulate_scatac(
+        n_cells=n_cells, n_peaks=n_peaks, random_state=random_state
+    )
     sfp.pp.smooth(adata, n_neighbors=n_neighbors)
     sfp.tl.predict_tf_binding(adata, genome=genome, tfs=truth.tfs, verbose=False)
     tfa = sfp.tl.tf_activity_adata(adata, scale=True)
-    sc.pp.neighbors(tfa, use_rep="X", n_neighbors=15, random_state=seed, transformer="sklearn")
-    sc.tl.leiden(tfa, resolution=0.3, flavor="igraph", n_iterations=2, random_state=seed)
-    sc.tl.umap(tfa, random_state=seed)
+    sc.pp.neighbors(tfa, use_rep="X", n_neighbors=15, random_state=random_state, transformer="sklearn")
+    sc.tl.leiden(tfa, resolution=0.3, flavor="igraph", n_iterations=2, random_state=random_state)
+    sc.tl.umap(tfa, random_state=random_state)
     adata.obs["leiden_tf"] = tfa.obs["leiden"].to_numpy()
     adata.obsm["X_umap_tf"] = tfa.obsm["X_umap"]
     sfp.tl.rank_tfs(adata, "leiden_tf")
@@ -163,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         return _predict(args)
     if args.command == "demo":
         run_demo(
-            args.out, n_cells=args.n_cells, n_peaks=args.n_peaks, n_neighbors=args.n_neighbors, seed=args.seed
+            args.out,
+            n_cells=args.n_cells,
+            n_peaks=args.n_peaks,
+            n_neighbors=args.n_neighbors,
+            random_state=args.random_state,
         )
         return 0
     parser.error(f"unknown command {args.command}")  # pragma: no cover

@@ -52,6 +52,15 @@ def test_scan_matches_naive_loop(model):
                 assert fast[i, j] < -20
 
 
+def test_one_hot_with_n_letter():
+    from scfanpy.models._motif import _one_hot_n
+
+    codes = np.array([[0, 1, 2, 3, 4, 7]], dtype=np.uint8)  # 7: out of range, read as N
+    oh = _one_hot_n(codes, 2)
+    ref = np.eye(5, dtype=np.float32)[[0, 1, 2, 3, 4, 4, 4, 4]].T[None]  # N-padded by 2 on the right
+    np.testing.assert_array_equal(oh, ref)
+
+
 def test_strand_symmetry_and_consensus(model):
     rng = np.random.default_rng(2)
     bg = decode_sequence(rng.choice(4, 200, p=[0.3, 0.2, 0.2, 0.3]))

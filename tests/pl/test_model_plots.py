@@ -1,4 +1,4 @@
-"""sfp.pl.training_curves / roc_pr_curves / filter_logos / filter_motifs."""
+"""sfp.pl.training_curves / roc_pr_curves / filter_logos: what each draws (computed by sfp.tl)."""
 
 from __future__ import annotations
 
@@ -66,50 +66,31 @@ def test_training_curves(planted, tmp_path):
         sfp.pl.training_curves(sfp.models.SCFAN(tf_names=["a"], window=60, pool=2), show=False)
 
 
-def test_roc_pr_curves(planted):
+def test_roc_pr_curves(planted, tmp_path):
     import scfanpy as sfp
 
     m, a = planted
-    axes = sfp.pl.roc_pr_curves(m, split="test", show=False)
+    b = a.copy()
+    sfp.tl.roc_pr(m, b, split="test")
+    axes = sfp.pl.roc_pr_curves(b, show=False, save=str(tmp_path / "r.png"))
+    assert (tmp_path / "r.png").stat().st_size > 0
     ev = m.evaluate(split="test")
     leg = [t.get_text() for t in axes[0].get_legend().get_texts()]
-    assert leg[0] == f"MAX ({ev.loc['MAX', 'auroc']:.3f})"
+    assert leg == [f"{tf} ({ev.loc[tf, 'auroc']:.3f})" for tf in ("MAX", "OTHER")]
     leg_pr = [t.get_text() for t in axes[1].get_legend().get_texts()]
-    assert leg_pr[0] == f"MAX ({ev.loc['MAX', 'auprc']:.3f})"
-    assert len(axes[0].lines) == 3  # two TFs + diagonal
-    with pytest.raises(ValueError, match="split"):
-        sfp.pl.roc_pr_curves(m, split="nope", show=False)
-
-
-def test_filter_motifs_from_activations():
-    """A DanQ-JASPAR filter initialised with REST, scanned over sequences with planted REST sites."""
-    import scfanpy as sfp
-
-    jas = sfp.datasets.jaspar_motifs()
-    names = ["REST", "CTCF", "MAX", "GATA1", "SPI1", "CEBPB", "HNF4A", "RUNX1", "EBF1", "NRF1"]
-    motifs = {k: jas[k] for k in names if k in jas}
-    rest = np.asarray(motifs["REST"], dtype=float)
-    m = sfp.models.DANQ(
-        tf_names=["REST"],
-        window=100,
-        n_filters=8,
-        filter_width=24,
-        lstm_hidden=4,
-        n_dense=4,
-        jaspar_init={"REST": rest},
-    )
-    rng = np.random.default_rng(0)
-    codes = rng.integers(0, 4, (400, 100)).astype(np.uint8)
-    for i in range(0, 400, 2):
-        site = np.array([rng.choice(4, p=col / col.sum()) for col in rest], dtype=np.uint8)
-        s = rng.integers(0, 100 - len(site))
-        codes[i, s : s + len(site)] = site
-    tab = sfp.pl.filter_motifs(m, codes, filters=[0, 1], motifs=motifs)
-    assert list(tab.index) == [0, 1]
-    assert tab.loc[0, "jaspar"] == "REST" and tab.loc[0, "strand"] == "+" and tab.loc[0, "similarity"] > 0.8
-    assert tab.loc[1, "jaspar"] == "REST" and tab.loc[1, "strand"] == "-"  # the reverse-complement filter
-    assert tab.loc[0, "pfm"].shape == (24, 4)
-    np.testing.assert_allclose(tab.loc[0, "pfm"].sum(1), 1.0)
+    assert leg_pr == [f"{tf} ({ev.loc[tf, 'auprc']:.3f})" for tf in ("MAX", "OTHER")]
+    assert len(axes[0].lines) == 3 and len(axes[1].lines) == 2  # two TFs (+ the ROC diagonal)
+    curves = b.uns["roc_pr"]["curves"]
+    np.testing.assert_array_equal(axes[0].lines[0].get_xdata(), curves["MAX"]["fpr"])
+    np.testing.assert_array_equal(axes[1].lines[1].get_ydata(), curves["OTHER"]["precision"])
+    assert axes[0].get_xlabel() == "false positive rate" and axes[1].get_ylabel() == "precision"
+    assert axes[0].get_title() == "ROC (AUROC)" and axes[1].get_title() == "precision-recall (AUPRC)"
+    axes = sfp.pl.roc_pr_curves(b, tfs="OTHER", show=False)
+    assert [ln.get_label() for ln in axes[1].lines] == [leg_pr[1]]
+    with pytest.raises(KeyError, match="roc_pr"):
+        sfp.pl.roc_pr_curves(a, show=False)
+    with pytest.raises(KeyError, match="not evaluated"):
+        sfp.pl.roc_pr_curves(b, tfs=["NOPE"], show=False)
 
 
 def test_filter_logos_factornet_gabpa(tmp_path):
@@ -117,11 +98,17 @@ def test_filter_logos_factornet_gabpa(tmp_path):
     import scfanpy as sfp
 
     m = sfp.models.FACTORNET.from_keras(sfp.datasets.factornet_weights("GABPA"))
-    tab = sfp.pl.filter_motifs(m, n_filters=3)
+    tab = sfp.tl.filter_motifs(m, n_filters=3)
     top = tab.sort_values("information", ascending=False).iloc[0]
     assert top["jaspar"].upper().startswith(ETS), tab[["jaspar", "similarity"]]
-    axes = sfp.pl.filter_logos(m, n_filters=3, ncols=2, show=False, save=str(tmp_path / "l.png"))
+    axes = sfp.pl.filter_logos(tab, ncols=2, show=False, save=str(tmp_path / "l.png"))
+    assert (tmp_path / "l.png").stat().st_size > 0
     assert axes.shape == (2, 2) and not axes[1, 1].get_visible()
     titles = [ax.get_title() for ax in axes.flat[:3]]
-    assert all(t.startswith("filter ") for t in titles)
-    assert any(tab.loc[f, "jaspar"] in t for f, t in zip(tab.index, titles, strict=True))
+    for (f, row), title in zip(tab.iterrows(), titles, strict=True):
+        rc = "" if row["strand"] == "+" else ", rc"
+        assert title == f"filter {f}: {row['jaspar']} ({row['similarity']:.2f}{rc})"
+    # one logo per filter: a glyph per (column, base) of its matrix, on a 0-2 bit axis
+    for ax, pfm in zip(axes.flat[:3], tab["pfm"], strict=True):
+        assert len(ax.patches) == 4 * len(pfm)
+        assert ax.get_ylim() == (0, 2)

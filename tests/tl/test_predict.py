@@ -44,6 +44,13 @@ def test_outputs(sim_scored):
     assert p["model_kind"] == "sequence-only"
     assert a.uns["tf_activity"]["tf_names"] == truth.tfs
     assert a.varm["dna_code"].shape[1] == 500  # peak width read from the genome
+    # every field of the Returns section
+    u = a.uns["tf_activity"]
+    assert set(u) >= {"params", "tf_names", "model", "levels", "background"}
+    assert len(u["levels"]) == 0 and p["n_levels"] == 0 and p["window"] == 500  # sequence-only: one level
+    np.testing.assert_allclose(u["background"], B.to_numpy().mean(0), rtol=1e-5)
+    assert u["model"]["class"] == "MotifModel" and u["model"]["n_tfs"] == 8
+    assert "tf_binding_levels" not in a.varm
 
 
 def test_accuracy_vs_truth(sim_scored):
@@ -145,6 +152,15 @@ def test_mudata_and_errors(sim_small):
         sfp.tl.predict_tf_binding(adata[:10, :20].copy(), tfs=["GATA1"])
     with pytest.raises(TypeError, match="lacks"):
         sfp.tl.predict_tf_binding(a.copy(), model=object())
+    with pytest.raises(ValueError, match="n_levels"):
+        sfp.tl.predict_tf_binding(a.copy(), genome=genome, n_levels=0)
+    # inputs are validated before anything is written (sequences are read from the genome last)
+    b = adata[:10, :20].copy()
+    with pytest.raises(KeyError, match="layers"):
+        sfp.tl.predict_tf_binding(b, genome=genome, tfs=["GATA1"], layer="nope")
+    with pytest.raises(KeyError, match="not in the model"):
+        sfp.tl.predict_tf_binding(b, model=ShortWindowModel(["GATA1"]), genome=genome, tfs=["SPI1"])
+    assert "dna_code" not in b.varm and "tf_activity" not in b.obsm and "tf_activity" not in b.uns
 
 
 @pytest.mark.slow  # imports torch + scvi-tools (~20 s)

@@ -59,8 +59,14 @@ def test_rank_errors(sim_scored):
     a, _, _ = sim_scored
     with pytest.raises(KeyError, match="obs"):
         sfp.tl.rank_tfs(a, "nope")
-    b = sfp.tl.rank_tfs(a, "cell_type", method="t-test", copy=True)
-    assert "rank_tfs" in b.uns
+    before = a.uns.get("rank_tfs", {}).get("params", {}).get("method")
+    b = sfp.tl.rank_tfs(a, "cell_type", method="t-test", key_added="rank_ttest", copy=True)
+    assert b is not a and "rank_ttest" not in a.uns  # the copy is written, not the original
+    assert a.uns.get("rank_tfs", {}).get("params", {}).get("method") == before
+    res = b.uns["rank_ttest"]
+    assert res["params"]["method"] == "t-test" and res["params"]["activity_key"] == "tf_activity"
+    assert set(res["names"].dtype.names) == set(a.obs["cell_type"].astype(str))
+    assert {str(t) for t in res["names"]["type0"]} == set(a.obsm["tf_activity"].columns)
 
 
 def test_recluster_published_scfan_scores():

@@ -13,12 +13,25 @@ import numpy as np
 import pandas as pd
 
 from .._constants import N_CODE
+from .._torch import one_hot
 from ..genome import encode_sequence
 
 __all__ = ["MotifModel"]
 
 HUMAN_BACKGROUND = (0.295, 0.205, 0.205, 0.295)
 _N_SCORE = -30.0  # log-odds of an N (or a position past the window end) at a motif column
+
+
+def _one_hot_n(codes: np.ndarray, pad: int) -> np.ndarray:
+    """One-hot ``(b, 5, W + pad)`` float32 of codes ``(b, W)`` with N as a fifth letter, N-padded on the right.
+
+    Rows A, C, G, T as :func:`scfanpy._torch.one_hot`, plus a row marking N (and any code above 4), so
+    that a motif column can score N apart; the ``pad`` N positions let every offset of the sequence
+    start a full-length motif window.
+    """
+    c = np.clip(codes, 0, N_CODE)
+    c = np.concatenate([c, np.full((len(c), pad), N_CODE, dtype=c.dtype)], axis=1)
+    return np.concatenate([one_hot(c, np.float32), (c == N_CODE)[:, None, :].astype(np.float32)], axis=1)
 
 
 class MotifModel:
@@ -181,18 +194,15 @@ class MotifModel:
         out = np.empty((n, n_tfs), dtype=np.float32)
         if n == 0:
             return out
-        eye = np.eye(5, dtype=np.float32)
         for idx, lmax, weights in self._weights:
             n_g = len(idx)
             # bound the (batch, W, 2 n) scores and the (batch, W, Lmax * 5) windows to ~64 MB each
             per_seq = width * max(2 * n_g, lmax * 5)
             bs = int(max(1, min(batch_size, 16_000_000 // max(per_seq, 1))))
             for lo in range(0, n, bs):
-                c = np.clip(codes[lo : lo + bs], 0, N_CODE).astype(np.intp)
-                padded = np.concatenate([c, np.full((len(c), lmax - 1), N_CODE, dtype=np.intp)], axis=1)
-                onehot = eye[padded]  # (b, W + Lmax - 1, 5)
-                win = np.lib.stride_tricks.sliding_window_view(onehot, lmax, axis=1)  # (b, W, 5, Lmax)
-                win = np.ascontiguousarray(win.transpose(0, 1, 3, 2)).reshape(len(c), width, lmax * 5)
+                onehot = _one_hot_n(codes[lo : lo + bs], lmax - 1)  # (b, 5, W + Lmax - 1)
+                win = np.lib.stride_tricks.sliding_window_view(onehot, lmax, axis=2)  # (b, 5, W, Lmax)
+                win = np.ascontiguousarray(win.transpose(0, 2, 3, 1)).reshape(len(onehot), width, lmax * 5)
                 best = (win @ weights).max(axis=1)  # (b, 2 n)
                 out[lo : lo + bs, idx] = np.maximum(best[:, :n_g], best[:, n_g:])
         return out

@@ -16,6 +16,5 @@ __getattr__, __dir__, __all__ = attach(
         "training_curves": "._models",
         "roc_pr_curves": "._models",
         "filter_logos": "._models",
-        "filter_motifs": "._models",
     },
 )

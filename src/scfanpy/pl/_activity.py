@@ -3,12 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from .._constants import TF_ACTIVITY, TF_BINDING
+from .._docs import doc_params
 from .._utils import get_adata
+from ._models import _save_show_or_return
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+    from mudata import MuData
+
+_doc_grouped = """\
+data
+    AnnData / MuData with ``obsm[key]`` from :func:`scfanpy.tl.predict_tf_binding`, or a cells x TFs
+    AnnData (activity in ``X``).
+groupby
+    ``obs`` column with the groups.
+tfs
+    TFs to show (default: all, the 30 most variable when there are more).
+key
+    ``obsm`` key of the activity.
+scale
+    Z-score each TF over cells first.
+mod
+    MuData modality (default ``'atac'``).
+**kwargs
+    Passed to scanpy (``show``, ``save``, ``cmap``, ``dendrogram``, ...)."""
+
+_doc_scanpy_returns = """\
+axes : dict or scanpy plot object or None
+    What scanpy returns (the axes when ``show=False``)."""
+
+_BINDING_KINDS = ("violin", "heatmap", "accessibility")
 
 __all__ = [
     "tf_activity_embedding",
@@ -40,8 +70,9 @@ def _pick_tfs(tfa, tfs, n_max: int = 30) -> list[str]:
     return tfs
 
 
+@doc_params(scanpy_returns=_doc_scanpy_returns)
 def tf_activity_embedding(
-    data,
+    data: AnnData | MuData,
     tfs: str | Sequence[str],
     *,
     basis: str = "umap",
@@ -64,14 +95,13 @@ def tf_activity_embedding(
         ``obsm`` key of the activity.
     scale
         Z-score each TF over cells first.
-    mod
-        MuData modality.
+    {mod}
     **kwargs
         Passed to :func:`scanpy.pl.embedding` (``show``, ``save``, ``cmap``, ``ncols``, ...).
 
     Returns
     -------
-    What scanpy returns (axes when ``show=False``).
+    {scanpy_returns}
 
     Examples
     --------
@@ -88,8 +118,9 @@ def tf_activity_embedding(
     return sc.pl.embedding(tfa, obsm_key, color=colors, **kwargs)
 
 
+@doc_params(grouped=_doc_grouped, scanpy_returns=_doc_scanpy_returns)
 def tf_activity_heatmap(
-    data,
+    data: AnnData | MuData,
     groupby: str,
     tfs: Sequence[str] | None = None,
     *,
@@ -100,8 +131,13 @@ def tf_activity_heatmap(
 ):
     """Heatmap of TF activity, cells grouped by ``groupby`` (:func:`scanpy.pl.heatmap`).
 
-    ``tfs=None`` shows every TF (the 30 most variable when there are more). ``scale`` z-scores each TF.
-    Other keyword arguments go to scanpy. Returns what scanpy returns.
+    Parameters
+    ----------
+    {grouped}
+
+    Returns
+    -------
+    {scanpy_returns}
 
     Examples
     --------
@@ -116,8 +152,9 @@ def tf_activity_heatmap(
     return sc.pl.heatmap(tfa, _pick_tfs(tfa, tfs), groupby, use_raw=False, **kwargs)
 
 
+@doc_params(grouped=_doc_grouped, scanpy_returns=_doc_scanpy_returns)
 def tf_activity_matrixplot(
-    data,
+    data: AnnData | MuData,
     groupby: str,
     tfs: Sequence[str] | None = None,
     *,
@@ -127,6 +164,14 @@ def tf_activity_matrixplot(
     **kwargs,
 ):
     """Mean TF activity per group (:func:`scanpy.pl.matrixplot`); ``scale`` z-scores each TF over cells.
+
+    Parameters
+    ----------
+    {grouped}
+
+    Returns
+    -------
+    {scanpy_returns}
 
     Examples
     --------
@@ -142,8 +187,9 @@ def tf_activity_matrixplot(
     return sc.pl.matrixplot(tfa, _pick_tfs(tfa, tfs), groupby, use_raw=False, **kwargs)
 
 
+@doc_params(grouped=_doc_grouped, scanpy_returns=_doc_scanpy_returns)
 def tf_activity_dotplot(
-    data,
+    data: AnnData | MuData,
     groupby: str,
     tfs: Sequence[str] | None = None,
     *,
@@ -156,6 +202,14 @@ def tf_activity_dotplot(
 
     Colour: mean activity (z-scored over cells with ``scale``); dot size: fraction of the group's cells
     whose activity is above the TF's mean over all cells (z > 0).
+
+    Parameters
+    ----------
+    {grouped}
+
+    Returns
+    -------
+    {scanpy_returns}
 
     Examples
     --------
@@ -177,8 +231,27 @@ def tf_activity_dotplot(
     return sc.pl.dotplot(tfa, _pick_tfs(tfa, tfs), groupby, use_raw=False, **kwargs)
 
 
-def rank_tfs(data, *, key: str = "rank_tfs", n_tfs: int = 10, mod: str | None = None, **kwargs):
+@doc_params(scanpy_returns=_doc_scanpy_returns)
+def rank_tfs(
+    data: AnnData | MuData, *, key: str = "rank_tfs", n_tfs: int = 10, mod: str | None = None, **kwargs
+):
     """Key TFs per group from :func:`scfanpy.tl.rank_tfs` (:func:`scanpy.pl.rank_genes_groups`).
+
+    Parameters
+    ----------
+    data
+        AnnData / MuData ranked by :func:`scfanpy.tl.rank_tfs`.
+    key
+        The ``key_added`` of :func:`scfanpy.tl.rank_tfs`.
+    n_tfs
+        TFs shown per group.
+    {mod}
+    **kwargs
+        Passed to :func:`scanpy.pl.rank_genes_groups` (``show``, ``save``, ``ncols``, ...).
+
+    Returns
+    -------
+    {scanpy_returns}
 
     Examples
     --------
@@ -196,12 +269,13 @@ def rank_tfs(data, *, key: str = "rank_tfs", n_tfs: int = 10, mod: str | None = 
     return sc.pl.rank_genes_groups(tfa, n_genes=n_tfs, key=key, **kwargs)
 
 
+@doc_params()
 def tf_binding(
-    data,
-    tfs: Sequence[str] | None = None,
+    data: AnnData | MuData,
+    tfs: str | Sequence[str] | None = None,
     *,
     key: str = TF_BINDING,
-    kind: str = "violin",
+    kind: Literal["violin", "heatmap", "accessibility"] = "violin",
     mod: str | None = None,
     ax=None,
     show: bool | None = None,
@@ -218,16 +292,16 @@ def tf_binding(
     kind
         ``'violin'``: distribution over peaks per TF; ``'heatmap'``: peaks (sorted by their best TF) x
         TFs; ``'accessibility'``: probability against the peak's mean accessibility, one panel per TF.
-    mod
-        MuData modality.
+    {mod}
     ax
         Matplotlib axes (``'violin'`` and ``'heatmap'``).
-    show, save
-        Show the figure / save it to this path.
+    {show_save}
 
     Returns
     -------
-    The axes (one or an array) when ``show`` is false.
+    axes : matplotlib.axes.Axes or numpy.ndarray or None
+        The axes (one for ``'violin'`` / ``'heatmap'``, an array of panels for ``'accessibility'``) when
+        the figure is not shown.
 
     Examples
     --------
@@ -235,6 +309,8 @@ def tf_binding(
     """
     import matplotlib.pyplot as plt
 
+    if kind not in _BINDING_KINDS:
+        raise ValueError(f"kind must be one of {_BINDING_KINDS}, got {kind!r}")
     adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
     if key not in adata.varm:
         raise KeyError(f"varm[{key!r}] missing: run sfp.tl.predict_tf_binding first")
@@ -266,7 +342,7 @@ def tf_binding(
         ax.set_ylabel(f"{len(M)} peaks")
         plt.colorbar(im, ax=ax, label="binding probability")
         axes = ax
-    elif kind == "accessibility":
+    else:  # accessibility
         X = adata.X
         mean_acc = np.asarray(X.mean(0)).ravel()
         ncol = min(4, len(tfs))
@@ -281,13 +357,4 @@ def tf_binding(
             a.set_visible(False)
         fig.tight_layout()
         axes = axs
-    else:
-        raise ValueError("kind must be 'violin', 'heatmap' or 'accessibility'")
-    if save:
-        plt.gcf().savefig(save, bbox_inches="tight", dpi=150)
-    if show is None:
-        show = plt.isinteractive()
-    if show:
-        plt.show()
-        return None
-    return axes
+    return _save_show_or_return(plt.gcf(), axes, show, save)

@@ -1,4 +1,4 @@
-"""Tools: per-cell TF binding and activity, key TFs, SAILER embedding, landmark-gene imputation."""
+"""Tools: per-cell TF binding and activity, key TFs, SAILER embedding, landmark-gene imputation, model evaluation."""
 
 from .._lazy import attach
 
@@ -12,5 +12,8 @@ __getattr__, __dir__, __all__ = attach(
         "cell_tf_binding": "._predict",
         "sailer": "._sailer",
         "impute_from_landmarks": "._impute",
+        # sequence-model evaluation and interpretation
+        "roc_pr": "._evaluate",
+        "filter_motifs": "._filters",
     },
 )

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .. import _logging as logg
 from .._constants import TF_ACTIVITY
-from .._utils import get_adata, log_added, logger
+from .._docs import doc_params
+from .._utils import get_adata, log_added
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mudata import MuData
 
 __all__ = ["rank_tfs", "tf_activity_adata", "top_tfs"]
 
@@ -17,8 +24,9 @@ def _is_activity_adata(adata: AnnData, key: str) -> bool:
     return key not in adata.obsm
 
 
+@doc_params()
 def tf_activity_adata(
-    data,
+    data: AnnData | MuData,
     *,
     key: str = TF_ACTIVITY,
     scale: bool = False,
@@ -41,16 +49,16 @@ def tf_activity_adata(
         clustering when TFs differ in spread, as with scFAN's vote score.
     max_value
         Clip of the z-scores (``scale=True``).
-    mod
-        MuData modality with the activity (default ``'atac'``).
+    {mod}
     obsm_keys
         ``obsm`` entries copied along (default: all 2-D arrays except the activity, e.g. ``X_lsi``,
         ``X_umap``).
 
     Returns
     -------
-    AnnData with ``X`` float32 cells x TFs, ``obs`` copied, ``var`` indexed by TF,
-    ``layers['activity']`` (raw activity) and the chosen ``obsm`` entries.
+    tfa : :class:`anndata.AnnData`
+        Cells x TFs: ``X`` float32 (z-scores with ``scale``), ``obs`` copied, ``var`` indexed by TF,
+        ``layers['activity']`` (the raw activity), the chosen ``obsm`` entries and the ``uns`` colours.
 
     Examples
     --------
@@ -97,19 +105,20 @@ def tf_activity_adata(
     return out
 
 
+@doc_params()
 def rank_tfs(
-    data,
+    data: AnnData | MuData,
     groupby: str,
     *,
     key: str = TF_ACTIVITY,
-    method: str = "wilcoxon",
+    method: Literal["wilcoxon", "t-test", "t-test_overestim_var", "logreg"] = "wilcoxon",
     groups: str | list[str] = "all",
     reference: str = "rest",
     mod: str | None = None,
     key_added: str = "rank_tfs",
     copy: bool = False,
-    **kwargs,
-):
+    **kwargs: Any,
+) -> AnnData | MuData | None:
     """Key TFs of each group: scanpy's :func:`~scanpy.tl.rank_genes_groups` on the TF activity.
 
     Parameters
@@ -125,21 +134,25 @@ def rank_tfs(
         ``'wilcoxon'``, ``'t-test'``, ``'t-test_overestim_var'`` or ``'logreg'`` (scanpy's).
     groups, reference
         As in scanpy.
-    mod
-        MuData modality (default ``'atac'``).
+    {mod}
     key_added
         ``uns`` key of the result.
-    copy
-        Return a modified copy instead of writing in place.
+    {copy}
     **kwargs
         Passed to :func:`scanpy.tl.rank_genes_groups`.
 
     Returns
     -------
-    ``None``, or a copy when ``copy=True``. Sets ``uns[key_added]``: scanpy's ranking structure (``names``,
-    ``scores``, ``pvals``, ``pvals_adj``, ``logfoldchanges``, ``params``), readable with
-    ``sc.get.rank_genes_groups_df(adata, group, key=key_added)`` or :func:`top_tfs`; ``logfoldchanges``
-    are not meaningful for activities that can be negative.
+    None or AnnData or MuData
+        A copy of ``data`` when ``copy=True``; otherwise ``data`` is changed in place. These fields are
+        written (``adata`` is the modality ``mod`` of a MuData):
+    adata.uns['rank_tfs'] : dict
+        scanpy's ranking structure (``names``, ``scores``, ``pvals``, ``pvals_adj``,
+        ``logfoldchanges``; key ``key_added``), readable with
+        ``sc.get.rank_genes_groups_df(adata, group, key=key_added)`` or :func:`top_tfs`;
+        ``logfoldchanges`` are not meaningful for activities that can be negative.
+    adata.uns['rank_tfs']['params'] : dict
+        scanpy's parameters plus ``activity_key`` (``key``).
 
     Examples
     --------
@@ -173,13 +186,36 @@ def rank_tfs(
         )
     adata.uns[key_added] = tfa.uns[key_added]
     adata.uns[key_added]["params"]["activity_key"] = key
-    logger.info("ranked %d TFs in %d groups of obs[%r]", tfa.n_vars, tfa.obs[groupby].nunique(), groupby)
+    logg.info("ranked %d TFs in %d groups of obs[%r]", tfa.n_vars, tfa.obs[groupby].nunique(), groupby)
     log_added("uns", key_added, "scanpy rank_genes_groups on TF activity")
     return data if copy else None
 
 
-def top_tfs(data, *, n: int = 5, key: str = "rank_tfs", mod: str | None = None) -> pd.DataFrame:
-    """The ``n`` top-ranked TFs of each group after :func:`rank_tfs`: DataFrame groups x rank."""
+@doc_params()
+def top_tfs(
+    data: AnnData | MuData, *, n: int = 5, key: str = "rank_tfs", mod: str | None = None
+) -> pd.DataFrame:
+    """The ``n`` top-ranked TFs of each group after :func:`rank_tfs`.
+
+    Parameters
+    ----------
+    data
+        AnnData / MuData ranked by :func:`rank_tfs`.
+    n
+        TFs per group.
+    key
+        The ``key_added`` of :func:`rank_tfs`.
+    {mod}
+
+    Returns
+    -------
+    top : :class:`pandas.DataFrame`
+        Groups x rank (1 to ``n``), the TF names.
+
+    Examples
+    --------
+    >>> sfp.tl.top_tfs(adata, n=3)  # doctest: +SKIP
+    """
     adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
     names = adata.uns[key]["names"]
     groups = list(names.dtype.names)
