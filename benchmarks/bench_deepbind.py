@@ -120,11 +120,10 @@ def fit_predict(
     model.train(
         max_epochs=epochs,
         batch_size=batch_size,
-        patience=patience,
-        reduce_lr_on_plateau=reduce_lr,
-        lr_patience=0,
+        early_stopping_patience=patience,
+        plan_kwargs={"reduce_lr_on_plateau": reduce_lr, "lr_patience": 0},
         enable_progress_bar=False,
-        seed=seed,
+        random_state=seed,
     )
     t_train = time.perf_counter() - t0
     p = 0.5 * (

@@ -2,8 +2,8 @@
 
 Each architecture at its published input size (DanQ: 1,000 bp DNA; FactorNet: 1,002 bp + 2 tracks;
 scFAN: 1,000 bp + 1 track; 10 TF outputs) is run through the package's model class
-(``model.train`` for one epoch, Lightning included; ``model.predict_codes``) and through the same torch
-module driven by a plain loop (Adam + masked BCE; ``torch.no_grad`` forward), each in a fresh process
+(``model.train`` for one epoch: scvi-tools' DataSplitter, TrainingPlan and TrainRunner over Lightning;
+``model.predict_codes``) and through the same torch net driven by a plain loop (Adam + masked BCE; ``torch.no_grad`` forward), each in a fresh process
 so that peak resident memory (``ru_maxrss``) is its own. Random sequences (throughput does not depend
 on the data).
 
@@ -207,7 +207,7 @@ Command: `{cmd}`
 
 Random sequences at each model's published input size, {N_TF} TF outputs, {args.threads} torch thread(s).
 Training: one epoch over {args.n_train} sequences, batch {args.batch_train} (package: `model.train`,
-Lightning set-up included; plain torch: the same module, Adam + masked BCE in a bare loop). Inference:
+scvi-tools / Lightning set-up included; plain torch: the same module, Adam + masked BCE in a bare loop). Inference:
 {args.n_infer} sequences, batch {args.batch_infer} (package: `model.predict_codes`; plain torch: the
 module under `torch.no_grad`). Each cell is its own process; peak RSS is its `ru_maxrss` (imports
 included: the package process loads scvi-tools and Lightning); median of {args.repeats} run(s). One-minute

@@ -11,8 +11,15 @@ Run (about 25 min on one CPU thread)::
 
     SCFANPY_DATA_DIR=/tmp/sfpcache nice -n 10 python scripts/train_pretrained.py
 
-Writes ``src/scfanpy/models/weights/<name>/model.pt`` (float16 weights), ``model_card.json`` and
-``model_card.md`` (TF list, data, settings, per-TF test AUROC/AUPRC).
+Writes ``src/scfanpy/models/weights/<name>/model.pt`` (scvi-tools save format of
+:meth:`~scfanpy.models.SCFAN.save`, weights stored as float16), ``model_card.json`` and ``model_card.md``
+(TF list, data, settings, per-TF test AUROC/AUPRC).
+
+``--convert-legacy`` instead rewrites an existing ``model.pt`` of scfanpy's first save format (a dict
+``{state_dict, config, history}``) in the scvi-tools format, with the same float16 tensors (done once
+for the shipped ``scfan_bertsnr137``; its predictions are bit-identical before and after)::
+
+    python scripts/train_pretrained.py --convert-legacy
 """
 
 from __future__ import annotations
@@ -90,6 +97,55 @@ def build_regions(max_pos: int, seed: int):
     return a, n_avail
 
 
+def save_half(model, out: Path) -> None:
+    """``model.save(out)`` (scvi-tools format), then the floating-point weights stored as float16."""
+    import torch
+
+    model.save(out, overwrite=True)
+    blob = torch.load(out / "model.pt", map_location="cpu", weights_only=False)
+    blob["model_state_dict"] = {
+        k: (v.half() if torch.is_tensor(v) and v.is_floating_point() else v)
+        for k, v in blob["model_state_dict"].items()
+    }
+    torch.save(blob, out / "model.pt")
+
+
+def convert_legacy(folder: Path) -> None:
+    """Rewrite a first-format ``model.pt`` (``{state_dict, config, history}``) in the scvi-tools format."""
+    import torch
+
+    import scfanpy as sfp
+
+    blob = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)
+    if "config" not in blob:
+        print(f"{folder / 'model.pt'} is already in the scvi-tools format")
+        return
+    cfg = blob["config"]
+    model = getattr(sfp.models, cfg["class"])(
+        tf_names=cfg["tf_names"],
+        window=cfg["window"],
+        n_tracks=cfg["n_tracks"],
+        track_names=cfg["track_names"],
+        random_state=None,
+        **cfg["module_kwargs"],
+    )
+    model.module.net.load_state_dict(blob["state_dict"])  # float16 tensors copied into float32 weights
+    model.module.eval()
+    model.track_default_ = cfg.get("track_default")
+    model.is_trained_ = cfg.get("is_trained", True)
+    for attr in ("meta_names", "jaspar_motifs", "best_epoch"):
+        if cfg.get(attr) is not None:
+            setattr(model, f"{attr}_", cfg[attr])
+    if blob.get("history") is not None:
+        model.history_ = pd.DataFrame(blob["history"]).set_index("epoch")
+    save_half(model, folder)
+    new = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)["model_state_dict"]
+    for k, v in blob["state_dict"].items():  # the very same tensors, now under the module's "net."
+        if not torch.equal(new[f"net.{k}"], v):
+            raise RuntimeError(f"{k} changed in the conversion")
+    print(f"converted {folder / 'model.pt'}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--max-pos", type=int, default=700, help="(site, shuffle) pairs per TF")
@@ -101,7 +157,10 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--patience", type=int, default=2, help="early-stopping patience (epochs)")
     ap.add_argument("--out", default=str(ROOT / "src" / "scfanpy" / "models" / "weights" / NAME))
+    ap.add_argument("--convert-legacy", action="store_true", help="convert --out/model.pt and exit")
     args = ap.parse_args(argv)
+    if args.convert_legacy:
+        return convert_legacy(Path(args.out))
 
     import logging
 
@@ -128,9 +187,9 @@ def main(argv=None):
     model.train(
         max_epochs=args.epochs,
         batch_size=args.batch_size,
-        lr=args.lr,
-        patience=args.patience,
-        seed=args.seed,
+        early_stopping_patience=args.patience,
+        plan_kwargs={"lr": args.lr},
+        random_state=args.seed,
         enable_progress_bar=False,
         max_time={"minutes": mins, "seconds": secs},
     )
@@ -141,18 +200,7 @@ def main(argv=None):
     print(test.describe(), flush=True)
 
     out = Path(args.out)
-    model.save(out, overwrite=True)
-    blob = torch.load(out / "model.pt", map_location="cpu", weights_only=False)
-    blob["state_dict"] = {
-        k: (v.half() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()
-    }
-    # keep only the plain set-up keys (the saved set-up arguments may carry arrays / classes)
-    blob["config"]["setup_args"] = {
-        k: v
-        for k, v in blob["config"].get("setup_args", {}).items()
-        if isinstance(v, (str, int, float, list, type(None)))
-    }
-    torch.save(blob, out / "model.pt")
+    save_half(model, out)
     n_params = int(sum(p.numel() for p in model.module.parameters()))
     hist = model.history.reset_index().to_dict(orient="list") if model.history is not None else None
     cmd = "SCFANPY_DATA_DIR=/tmp/sfpcache nice -n 10 python scripts/train_pretrained.py " + " ".join(

@@ -144,6 +144,8 @@ def test_factornet_import_save_load_and_sequences(tmp_path):
     model.save(tmp_path / "m")
     loaded = sfp.models.FACTORNET.load(tmp_path / "m")
     np.testing.assert_allclose(loaded.predict_codes(codes, tracks), p0, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(loaded.predict_codes(codes, tracks), p0)  # scvi-tools save / load, no data
+    assert loaded.adata is None and loaded.track_default_ == [1.0, 0.0] and loaded.is_trained
     # shorter / longer inputs are padded / cropped; constant tracks broadcast
     assert loaded.predict_codes(codes[:, 100:900], tracks[:, :, 100:900].mean(-1)).shape == (3, 1)
     # no tracks: mappability 1 (Unique35), no DNase signal (DGF)

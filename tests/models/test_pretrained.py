@@ -21,6 +21,17 @@ def test_available_and_size():
     assert total <= 5 * 1024**2
 
 
+def test_shipped_file_is_scvi_format():
+    """The shipped weights are a scvi-tools save (float16 tensors; BaseModelClass.load reads them)."""
+    import torch
+
+    blob = torch.load(WEIGHTS_DIR / DEFAULT_PRETRAINED / "model.pt", map_location="cpu", weights_only=False)
+    assert set(blob) == {"model_state_dict", "var_names", "attr_dict"}
+    assert blob["attr_dict"]["registry_"]["model_name"] == "SCFAN"
+    floats = [v for v in blob["model_state_dict"].values() if torch.is_tensor(v) and v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+
+
 def test_loads_with_card(model):
     assert model.pretrained_name == DEFAULT_PRETRAINED
     assert len(model.tf_names) == 137
@@ -59,5 +70,8 @@ def test_load_by_path_and_errors(model, tmp_path):
     m2 = sfp.models.pretrained(tmp_path / "m")
     codes = np.random.default_rng(1).integers(0, 4, size=(4, 100)).astype(np.uint8)
     np.testing.assert_allclose(m2.predict_codes(codes), model.predict_codes(codes), atol=1e-6)
+    # a model without data saved and loaded by scvi-tools' base class: the very same predictions
+    np.testing.assert_array_equal(m2.predict_codes(codes), model.predict_codes(codes))
+    assert m2.adata is None and m2.tf_names == model.tf_names and m2.history.equals(model.history)
     with pytest.raises(KeyError, match="available"):
         sfp.models.pretrained("no_such_model")

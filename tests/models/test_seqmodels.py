@@ -32,7 +32,7 @@ def _shuffle(codes: np.ndarray, seed: int) -> np.ndarray:
     except ImportError:  # pragma: no cover - fallback: mononucleotide shuffle
         rng = np.random.default_rng(seed)
         return np.stack([rng.permutation(c) for c in codes])
-    return dinucleotide_shuffle(codes, rng=seed)
+    return dinucleotide_shuffle(codes, random_state=seed)
 
 
 def _regions(codes: np.ndarray, labels: pd.DataFrame | np.ndarray, split) -> ad.AnnData:
@@ -177,7 +177,9 @@ def test_train_predict_evaluate_save_load(name, rest_data, tmp_path):
         "n_tracks": 0,
         "track_names": [],
     }
-    model.train(max_epochs=2, batch_size=64, lr=5e-3, enable_progress_bar=False, seed=0)
+    model.train(
+        max_epochs=2, batch_size=64, plan_kwargs={"lr": 5e-3}, enable_progress_bar=False, random_state=0
+    )
     hist = model.history
     assert (
         list(hist.columns) == ["train_loss", "valid_loss", "valid_auroc", "valid_auprc", "lr"]
@@ -244,7 +246,7 @@ def test_multitask_with_missing_labels():
     a = _regions(np.concatenate(parts), pd.DataFrame(y, columns=tfs), split)
     sfp.models.SCFAN.setup_anndata(a)
     m = sfp.models.SCFAN(a, **SMALL["SCFAN"])
-    m.train(max_epochs=3, batch_size=64, lr=5e-3, enable_progress_bar=False)
+    m.train(max_epochs=3, batch_size=64, plan_kwargs={"lr": 5e-3}, enable_progress_bar=False)
     test = _regions(np.concatenate(test_codes), np.concatenate(test_labs), "test")
     test.uns["tf_names"] = tfs
     ev = m.evaluate(test, split="test")
@@ -271,7 +273,7 @@ def test_signal_tracks_are_used():
     sfp.models.SCFAN.setup_anndata(a, signal_key="signal")
     m = sfp.models.SCFAN(a, channels=(16, 16, 16), pool=2, n_dense=16)
     assert m.input_spec == {"window": L, "n_tracks": 1, "track_names": ["atac"]}
-    m.train(max_epochs=2, batch_size=64, lr=5e-3, enable_progress_bar=False)
+    m.train(max_epochs=2, batch_size=64, plan_kwargs={"lr": 5e-3}, enable_progress_bar=False)
     assert m.evaluate().loc["TF", "auroc"] > 0.85
     p_full = m.predict_codes(codes[:20], a.obsm["signal"][:20])
     p_const = m.predict_codes(codes[:20], level[:20, None])
@@ -352,10 +354,8 @@ def test_reduce_lr_on_plateau():
     m.train(
         max_epochs=5,
         batch_size=64,
-        lr=1e-3,
-        patience=10,
-        reduce_lr_on_plateau=True,
-        lr_factor=0.5,
+        early_stopping_patience=10,
+        plan_kwargs={"lr": 1e-3, "reduce_lr_on_plateau": True, "lr_factor": 0.5},
         enable_progress_bar=False,
     )
     h = m.history
@@ -370,7 +370,7 @@ def test_reduce_lr_on_plateau():
     a.obs["split"] = "train"
     m2 = sfp.models.DANQ(a, **SMALL["DANQ"])
     with pytest.raises(ValueError, match="validation"):
-        m2.train(max_epochs=1, reduce_lr_on_plateau=True, enable_progress_bar=False)
+        m2.train(max_epochs=1, plan_kwargs={"reduce_lr_on_plateau": True}, enable_progress_bar=False)
 
 
 def test_chromosome_split_made_when_missing():
@@ -378,7 +378,7 @@ def test_chromosome_split_made_when_missing():
 
     a = ad.AnnData(np.zeros((1000, 0), np.float32))
     a.obs["chr"] = np.repeat([f"chr{i}" for i in range(1, 21)], 50)
-    split = _make_split(a, seed=0)
+    split = _make_split(a, random_state=0)
     assert set(split) == {"train", "valid", "test"}
     for part in ("valid", "test"):  # whole chromosomes held out
         held = set(a.obs["chr"][split == part])
@@ -402,7 +402,7 @@ def test_paper_size_models_train_steps(name, rest_data, tmp_path):
     cls.setup_anndata(sub, signal_key="signal")
     m = cls(sub)
     assert m.input_spec["window"] == 1000 and m.input_spec["n_tracks"] == 1
-    m.train(max_epochs=1, batch_size=32, max_train_batches=3, enable_progress_bar=False)
+    m.train(max_epochs=1, batch_size=32, limit_train_batches=3, enable_progress_bar=False)
     p = m.predict_codes(codes[:8], np.zeros((8, 1), np.float32))
     assert p.shape == (8, 1) and np.isfinite(p).all()
     m.save(tmp_path / "m")
@@ -430,6 +430,85 @@ def test_save_with_anndata_and_generic_load(tmp_path):
     assert sfp.models.DANQ.load(tmp_path / "m", adata=False).adata is None
 
 
+def test_save_load_through_scvi_base_class(tmp_path):
+    """save / load are scvi-tools' BaseModelClass ones; a model without data round-trips exactly."""
+    from scvi.model.base import BaseModelClass
+
+    import scfanpy as sfp
+    from scfanpy.models._seqmodels import SeqModelBase
+
+    assert sfp.models.SCFAN.save is BaseModelClass.save
+    m = sfp.models.SCFAN(
+        tf_names=["A", "B"],
+        window=60,
+        n_tracks=1,
+        track_names=["atac"],
+        channels=(8, 8, 8),
+        pool=2,
+        n_dense=8,
+    )
+    assert m.adata is None and m.registry["model_name"] == "SCFAN"  # a real scvi-tools registry
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 5, (9, 70)).astype(np.uint8)
+    tracks = rng.random((9, 1, 70)).astype(np.float32)
+    p = m.predict_codes(codes, tracks)
+    m.save(tmp_path / "m")
+    blob = torch.load(tmp_path / "m" / "model.pt", map_location="cpu", weights_only=False)
+    assert set(blob) == {"model_state_dict", "var_names", "attr_dict"}
+    attrs = blob["attr_dict"]
+    assert (
+        attrs["registry_"]["model_name"] == "SCFAN" and "dna_code" in attrs["registry_"]["field_registries"]
+    )
+    assert attrs["init_params_"]["non_kwargs"]["tf_names"] == ["A", "B"]
+    assert attrs["init_params_"]["kwargs"]["module_kwargs"] == {
+        "channels": (8, 8, 8),
+        "pool": 2,
+        "n_dense": 8,
+    }
+    assert any(k.startswith("net.conv") or k.startswith("net.features") for k in blob["model_state_dict"])
+    loaded = SeqModelBase.load(tmp_path / "m", device="cpu")
+    assert type(loaded) is sfp.models.SCFAN and loaded.adata is None and not loaded.module.training
+    assert loaded.input_spec == m.input_spec and loaded.tf_names == ["A", "B"]
+    np.testing.assert_array_equal(loaded.predict_codes(codes, tracks), p)
+
+
+def test_training_uses_scvi_datasplitter_with_the_split():
+    """The DataSplitter of scvi-tools gets the region split (made from chromosomes, or obs['split'])."""
+    from scvi.dataloaders import DataSplitter
+
+    import scfanpy as sfp
+    from scfanpy.models._seqmodels import _make_split
+
+    rng = np.random.default_rng(0)
+    n = 400
+    a = _regions(rng.integers(0, 4, (n, 50)).astype(np.uint8), (rng.random((n, 1)) < 0.5) * 1.0, "train")
+    del a.obs["split"]
+    a.obs["chr"] = np.repeat([f"chr{i}" for i in range(1, 21)], n // 20)
+    a.uns["tf_names"] = ["X"]
+    tiny = {"n_filters": 4, "filter_width": 6, "pool": 5, "lstm_hidden": 2, "n_dense": 4}
+    sfp.models.DANQ.setup_anndata(a)
+    m = sfp.models.DANQ(a, **tiny)
+    m.train(max_epochs=1, batch_size=64, enable_progress_bar=False)
+    split = _make_split(a)  # chromosome-held-out: no obs['split']
+    splitter = m.trainer.datamodule
+    assert isinstance(splitter, DataSplitter)
+    for got, part in ((m.train_indices, "train"), (m.validation_indices, "valid"), (m.test_indices, "test")):
+        np.testing.assert_array_equal(np.sort(got), np.flatnonzero(split == part))
+    np.testing.assert_array_equal(splitter.train_idx, np.flatnonzero(split == "train"))
+    # the training batches: every training region once per epoch, codes still uint8
+    batches = list(splitter.train_dataloader())
+    assert all(b["dna_code"].dtype == torch.uint8 for b in batches)
+    rows = np.concatenate([b["dna_code"].numpy() for b in batches])
+    want = a.obsm["dna_code"][split == "train"]
+    assert len(rows) == len(want) and {r.tobytes() for r in rows} == {r.tobytes() for r in want}
+    # an explicit obs['split'] is used as it is
+    a.obs["split"] = np.where(np.arange(n) % 4 == 0, "valid", "train")
+    m2 = sfp.models.DANQ(a, **tiny)
+    m2.train(max_epochs=1, batch_size=64, enable_progress_bar=False)
+    np.testing.assert_array_equal(m2.validation_indices, np.arange(0, n, 4))
+    assert len(m2.history) == 1 and np.isfinite(m2.history.to_numpy()).all()
+
+
 @pytest.mark.slow
 def test_trains_on_bulk_training_windows():
     """Integration with sfp.pp.make_training_windows: ENCODE-DREAM K562 peaks on a real 1-Mb chr22 block."""
@@ -448,7 +527,7 @@ def test_trains_on_bulk_training_windows():
     w.obs["split"] = np.random.default_rng(0).choice(["train", "valid", "test"], w.n_obs, p=[0.7, 0.15, 0.15])
     sfp.models.SCFAN.setup_anndata(w)
     m = sfp.models.SCFAN(w, channels=(32, 48, 48), n_dense=64)
-    m.train(max_epochs=5, lr=3e-3, enable_progress_bar=False)
+    m.train(max_epochs=5, plan_kwargs={"lr": 3e-3}, enable_progress_bar=False)
     ev = m.evaluate()
     assert list(ev.index) == ["CTCF", "MAX", "SRF", "TAF1"]
     assert ev["auroc"].mean() > 0.65, ev

@@ -1,9 +1,9 @@
 """Pretrained TF-binding sequence models shipped with the package (``src/scfanpy/models/weights/``).
 
-Each model is a folder ``weights/<name>/`` holding ``model.pt`` (as written by
-:meth:`~scfanpy.models.SCFAN.save`, weights stored in float16), ``model_card.json`` and ``model_card.md``
-(TF list, training data, settings, per-TF test metrics). The script that made each one is kept in the
-repository (``scripts/train_pretrained.py``).
+Each model is a folder ``weights/<name>/`` holding ``model.pt`` (scvi-tools' save format, as written by
+:meth:`~scfanpy.models.SCFAN.save`, weights stored in float16; a model without data), ``model_card.json``
+and ``model_card.md`` (TF list, training data, settings, per-TF test metrics). The script that made each
+one is kept in the repository (``scripts/train_pretrained.py``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ def available_pretrained() -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame indexed by model name with ``class``, ``n_tfs``, ``window``, ``n_tracks``, ``data``,
-    ``test_mean_auroc``, ``test_mean_auprc`` and ``default`` (the one :func:`pretrained` loads without a
-    name).
+    models : pandas.DataFrame
+        Indexed by model name: ``class``, ``n_tfs``, ``window``, ``n_tracks``, ``data``,
+        ``test_mean_auroc``, ``test_mean_auprc`` and ``default`` (the one :func:`pretrained` loads without
+        a name).
 
     Examples
     --------
@@ -100,8 +101,10 @@ def pretrained(name: str | os.PathLike | None = None, *, device: str = "cpu"):
 
     Returns
     -------
-    A trained :class:`~scfanpy.models.SCFAN` (or other sequence model) in eval mode, with the model card
-    as ``model.model_card`` (dict) and ``model.pretrained_name``.
+    model : SCFAN
+        A trained :class:`~scfanpy.models.SCFAN` (or other sequence model) without data, in eval mode,
+        loaded by scvi-tools' ``load``; the model card is ``model.model_card`` (dict) and the name
+        ``model.pretrained_name``.
 
     Examples
     --------

@@ -5,9 +5,12 @@ one-hot DNA (A, C, G, T; N is all zeros), the following rows the per-base signal
 **logits** of shape ``(batch, n_outputs)``; :func:`masked_bce_with_logits` is the training loss, which
 ignores missing labels (NaN), so data sets where every example is labelled for one TF only still train a
 single multi-task model. Build ``x`` from uint8 codes with :func:`encode_batch` (one-hot made per batch,
-never stored).
+never stored); :func:`observed_labels` turns raw labels (NaN or -1 = missing, optional mask) into the
+NaN-for-missing form the loss and the metrics read.
 
-No AnnData here: the user-facing classes live in :mod:`scfanpy.models._seqmodels`.
+No AnnData and no scvi-tools here: the scvi-tools module that wraps these nets is
+:class:`scfanpy.models._seqtraining.SeqModule`; the user-facing classes live in
+:mod:`scfanpy.models._seqmodels`.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._torch import one_hot_torch
+
 __all__ = [
     "DanQModule",
     "FactorNetModule",
     "ScFANModule",
     "masked_bce_with_logits",
+    "observed_labels",
     "encode_batch",
     "reverse_complement_input",
     "motif_to_filter",
@@ -38,9 +44,8 @@ def encode_batch(codes: torch.Tensor, tracks: torch.Tensor | None = None, n_trac
     ``tracks`` may be ``(n, T, L)`` or ``(n, T)`` (constant over positions). Missing tracks for a model
     with ``n_tracks > 0`` are zeros.
     """
-    codes = codes.long()
     n, length = codes.shape
-    x = F.one_hot(codes.clamp(0, 4), 5)[..., :4].transpose(1, 2).float()
+    x = one_hot_torch(codes)
     if n_tracks == 0:
         return x
     if tracks is None:
@@ -97,6 +102,35 @@ def masked_bce_with_logits(
     if n_obs == 0:
         return (logits * 0.0).sum()
     return (loss * observed).sum() / n_obs
+
+
+def observed_labels(
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    label_index: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Float labels ``(n, n_outputs)`` with NaN wherever a label is missing.
+
+    Parameters
+    ----------
+    labels
+        ``(n, n_columns)``; NaN or negative values are missing.
+    mask
+        Optional boolean ``(n, n_columns)``, True where a label is observed.
+    label_index
+        Optional ``(n_outputs,)`` long tensor: for each output, its column in ``labels`` (-1: no column,
+        all missing). None: the columns are the outputs.
+    """
+    y = labels.float()
+    observed = torch.isfinite(y) & (y >= 0)
+    if mask is not None:
+        observed = observed & mask.reshape(y.shape).bool()
+    y = torch.where(observed, y, torch.full_like(y, float("nan")))
+    if label_index is not None:
+        idx = label_index.to(y.device)
+        picked = y[:, idx.clamp(min=0)]
+        y = torch.where(idx >= 0, picked, torch.full_like(picked, float("nan")))
+    return y
 
 
 def _average_probability_logit(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -260,7 +294,7 @@ class FactorNetModule(nn.Module):
     Deviations: widths, window and tracks are parameters; Keras 1's LSTM input/recurrent dropout
     (``dropout_W``/``dropout_U`` 0.1) is replaced by plain dropout 0.1 on the LSTM input; newly built
     models use the standard sigmoid LSTM gates (``recurrent_activation='hard_sigmoid'`` reproduces Keras 1
-    and is set by :func:`scfanpy.models._keras.factornet_from_keras`); default PyTorch initialisation;
+    and is set by :meth:`scfanpy.models.FACTORNET.from_keras`); default PyTorch initialisation;
     the published multi-task variant has a dropout between the two dense layers, here always present.
     """
 
