@@ -64,7 +64,7 @@ def load(dataset: str):
 
 
 # ------------------------------------------------------------------ metrics
-def leiden_scores(z, labels, seed):
+def leiden_scores(z, labels, random_state):
     import anndata as ad
     import numpy as np
     import scanpy as sc
@@ -72,12 +72,14 @@ def leiden_scores(z, labels, seed):
 
     a = ad.AnnData(np.zeros((len(z), 1), dtype=np.float32))
     a.obsm["z"] = np.asarray(z, dtype=np.float32)
-    sc.pp.neighbors(a, use_rep="z", n_neighbors=15, random_state=seed)
+    sc.pp.neighbors(a, use_rep="z", n_neighbors=15, random_state=random_state)
     target = len(set(labels))
     lo, hi, best = 0.01, 5.0, None
     for _ in range(20):  # bisection on the resolution for the number of clusters
         res = (lo + hi) / 2
-        sc.tl.leiden(a, resolution=res, flavor="igraph", n_iterations=2, random_state=seed, key_added="cl")
+        sc.tl.leiden(
+            a, resolution=res, flavor="igraph", n_iterations=2, random_state=random_state, key_added="cl"
+        )
         k = a.obs["cl"].nunique()
         cand = (abs(k - target), res, a.obs["cl"].to_numpy().copy())
         if best is None or cand[0] < best[0]:
@@ -89,14 +91,18 @@ def leiden_scores(z, labels, seed):
     return adjusted_rand_score(labels, cl), normalized_mutual_info_score(labels, cl)
 
 
-def probe_scores(z, log_depth, batch, labels, seed):
+def probe_scores(z, log_depth, batch, labels, random_state):
     import numpy as np
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
     z = np.asarray(z)
     r2 = cross_val_score(
-        KNeighborsRegressor(15), z, log_depth, cv=KFold(5, shuffle=True, random_state=seed), scoring="r2"
+        KNeighborsRegressor(15),
+        z,
+        log_depth,
+        cv=KFold(5, shuffle=True, random_state=random_state),
+        scoring="r2",
     ).mean()
     batch = np.asarray(batch).astype(str)
     labels = np.asarray(labels).astype(str)
@@ -105,7 +111,7 @@ def probe_scores(z, log_depth, batch, labels, seed):
         y = batch[idx]
         n_min = min(np.unique(y, return_counts=True)[1])
         folds = max(2, min(5, n_min))
-        cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
         k = max(1, min(15, int(len(idx) * (folds - 1) / folds) - 1))
         return cross_val_score(KNeighborsClassifier(k), z[idx], y, cv=cv, scoring="balanced_accuracy").mean()
 
@@ -128,7 +134,7 @@ def _n_epochs(model) -> int:
     return len(h["train_loss"] if "train_loss" in h else h["train_loss_epoch"])
 
 
-def run_method(method: str, adata, seed: int, epochs: int | None):
+def run_method(method: str, adata, random_state: int, epochs: int | None):
     import numpy as np
 
     # "<model>_nobatch": the same model without the batch covariate (read depth only, for SAILER)
@@ -139,14 +145,14 @@ def run_method(method: str, adata, seed: int, epochs: int | None):
         import scfanpy as sfp
 
         model = sfp.tl.sailer(
-            adata, batch_key=batch_key, max_epochs=epochs, random_state=seed, return_model=True
+            adata, batch_key=batch_key, max_epochs=epochs, random_state=random_state, return_model=True
         )
         n_ep = _n_epochs(model)
         z = adata.obsm["X_sailer"]
     elif base == "peakvi":
         import scvi
 
-        scvi.settings.seed = seed
+        scvi.settings.random_state = random_state
         scvi.model.PEAKVI.setup_anndata(adata, batch_key=batch_key)
         model = scvi.model.PEAKVI(adata)
         kw = {} if epochs is None else {"max_epochs": epochs}
@@ -167,30 +173,30 @@ def run_method(method: str, adata, seed: int, epochs: int | None):
     return np.asarray(z), secs, n_ep
 
 
-def worker(method: str, dataset: str, seed: int, epochs: int | None) -> dict:
+def worker(method: str, dataset: str, random_state: int, epochs: int | None) -> dict:
     import resource
 
     import numpy as np
     import torch
 
     torch.set_num_threads(1)
-    np.random.seed(seed)
+    np.random.random_state(random_state)
     import logging
 
     logging.getLogger("scvi").setLevel(logging.WARNING)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     adata = load(dataset)
     labels = adata.obs["cell_type"].astype(str).to_numpy()
-    z, secs, n_ep = run_method(method, adata, seed, epochs)
-    ari, nmi = leiden_scores(z, labels, seed)
+    z, secs, n_ep = run_method(method, adata, random_state, epochs)
+    ari, nmi = leiden_scores(z, labels, random_state)
     r2, acc_all, acc_within = probe_scores(
-        z, adata.obs["log_depth"].to_numpy(), adata.obs["batch"], labels, seed
+        z, adata.obs["log_depth"].to_numpy(), adata.obs["batch"], labels, random_state
     )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     return {
         "method": method,
         "dataset": dataset,
-        "seed": seed,
+        "seed": random_state,
         "n_cells": adata.n_obs,
         "n_peaks": adata.n_vars,
         "ari": ari,

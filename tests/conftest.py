@@ -35,12 +35,19 @@ def shared_data() -> Path:
     return SHARED
 
 
-@pytest.fixture(scope="session")
-def sim_small(data_cache):
-    """600 cells x 800 peaks, 4 cell types, 8 TFs; read-only: copy before modifying."""
+def _simulate(**kwargs):
+    """``simulate_scatac`` with its genome FASTA path opened as an :class:`scfanpy.Genome`."""
     import scfanpy as sfp
 
-    return sfp.datasets.simulate_scatac(n_cells=600, n_peaks=800, random_state=0)
+    sim = sfp.datasets.simulate_scatac(**kwargs)
+    return sim._replace(genome=sfp.Genome(sim.genome))
+
+
+@pytest.fixture(scope="session")
+def sim_small(data_cache):
+    """600 cells x 800 peaks, 4 cell types, 8 TFs, ``(adata, genome, truth)`` with an open Genome; read-only:
+    copy before modifying."""
+    return _simulate(n_cells=600, n_peaks=800, random_state=0)
 
 
 @pytest.fixture(scope="session")
@@ -60,10 +67,8 @@ def sim_scored(sim_small):
 
 @pytest.fixture(scope="session")
 def sim_batches(data_cache):
-    """800 cells x 1000 peaks with 2 batches and a wide depth spread; read-only."""
-    import scfanpy as sfp
-
-    return sfp.datasets.simulate_scatac(n_cells=800, n_peaks=1000, n_batches=2, depth_sd=0.8, random_state=1)
+    """800 cells x 1000 peaks with 2 batches and a wide depth spread (genome opened); read-only."""
+    return _simulate(n_cells=800, n_peaks=1000, n_batches=2, depth_sd=0.8, random_state=1)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import scfanpy as sfp
-from scfanpy.genome import decode_sequence, encode_sequence
+from scfanpy.genome import decode_sequence, encode_sequence, read_fasta
 
 # Real hg19 sequences at known coordinates (Zeng et al. 2016 CTCF peaks, 1-based inclusive headers)
 KNOWN = {
@@ -20,6 +20,28 @@ CHR22_RECORD = "22:20000001-21000000"
 CHR22_OFFSET = 20_000_000
 
 
+def _chr20() -> sfp.Genome:
+    return sfp.Genome(sfp.datasets.hg19_chr20(), name="hg19")
+
+
+def _chr22() -> sfp.Genome:
+    return sfp.Genome(sfp.datasets.hg19_chr22_block(), name="hg19_chr22_20-21M")
+
+
+def test_dataset_genomes_are_fasta_paths():
+    """datasets does not import genome: its genome loaders return FASTA paths, which any genome argument takes."""
+    from pathlib import Path
+
+    from scfanpy.genome import as_genome
+
+    p = sfp.datasets.hg19_chr20()
+    assert isinstance(p, Path) and p.name.endswith(".fasta.gz")
+    assert Path(str(p) + ".fai").is_file() and Path(str(p) + ".gzi").is_file()
+    g = as_genome(p)
+    assert g.path == p and g.name == p.name
+    assert isinstance(sfp.datasets.hg19_chr22_block(), Path)
+
+
 def test_encode_decode_roundtrip():
     s = "ACGTNacgtnRY"
     codes = encode_sequence(s)
@@ -29,7 +51,7 @@ def test_encode_decode_roundtrip():
 
 
 def test_bgzip_fasta_known_sequences():
-    g = sfp.datasets.hg19_chr20()
+    g = _chr20()
     assert g.chrom_sizes == {"chr20": 63_025_520}
     for (c, s, e), prefix in KNOWN.items():
         if c != "chr20":
@@ -42,7 +64,7 @@ def test_bgzip_fasta_known_sequences():
 
 
 def test_plain_fasta_known_sequences():
-    g = sfp.datasets.hg19_chr22_block()
+    g = _chr22()
     assert g.chrom_sizes[CHR22_RECORD] == 1_000_000
     for (c, s, _e), prefix in KNOWN.items():
         if c != "chr22":
@@ -52,8 +74,8 @@ def test_plain_fasta_known_sequences():
 
 def test_known_sequences_match_shared_fasta(shared_data):
     """Every CTCF peak of the real test set that lies in the chr20 block matches the genome exactly."""
-    fasta = sfp.datasets.read_fasta(shared_data / "sequences/keras_genomics_ctcf/test.fa")
-    g = sfp.datasets.hg19_chr20()
+    fasta = read_fasta(shared_data / "sequences/keras_genomics_ctcf/test.fa")
+    g = _chr20()
     n = 0
     for name, seq in fasta.items():
         if not name.startswith("chr20:") or name.endswith("_shuf"):
@@ -66,7 +88,7 @@ def test_known_sequences_match_shared_fasta(shared_data):
 
 
 def test_soft_masked_bases_are_upper_case():
-    g = sfp.datasets.hg19_chr20()
+    g = _chr20()
     seq = g.fetch("chr20", 10_000_000, 10_100_000)
     assert seq == seq.upper()
     assert set(seq) <= set("ACGTN")
@@ -78,7 +100,7 @@ def test_soft_masked_bases_are_upper_case():
 
 
 def test_padding_past_ends_and_missing_chrom():
-    g = sfp.datasets.hg19_chr22_block()
+    g = _chr22()
     size = g.size(CHR22_RECORD)
     codes = g.fetch_codes(CHR22_RECORD, size - 5, size + 5)
     assert codes.shape == (10,)
@@ -89,7 +111,7 @@ def test_padding_past_ends_and_missing_chrom():
 
 
 def test_check_intervals_reports_and_drops():
-    g = sfp.datasets.hg19_chr20()
+    g = _chr20()
     chrom = ["chr20", "chr20", "chr5", "chrUn_x"]
     start = [100, 63_025_500, 5, 5]
     end = [200, 63_025_600, 50, 50]
@@ -119,6 +141,21 @@ def test_genome_from_gzip_plain_is_rejected_with_clear_error(tmp_path):
         shutil.copyfileobj(fi, fo)
     with pytest.raises(Exception):  # noqa: B017 - pyfaidx refuses non-BGZF gzip
         sfp.Genome(gz)
+
+
+def test_read_fasta_plain_and_gzip(tmp_path):
+    text = ">a desc\nACGT\nac\n\n>b\nNNtt\n"
+    fa = tmp_path / "s.fa"
+    fa.write_text(text)
+    gz = tmp_path / "s.fa.gz"
+    with gzip.open(gz, "wt") as fh:
+        fh.write(text)
+    assert read_fasta(fa) == read_fasta(gz) == {"a": "ACGTac", "b": "NNtt"}
+
+
+def test_from_known_unknown_name_lists_the_known_ones():
+    with pytest.raises(KeyError, match="hg19"):
+        sfp.Genome.from_known("hg99")
 
 
 def test_missing_file():
@@ -167,7 +204,7 @@ def _write_2bit(path, records: dict[str, str]) -> None:
 
 def test_twobit_genome(tmp_path):
     pytest.importorskip("py2bit")
-    real = sfp.datasets.hg19_chr20().fetch("chr20", 10_057_864, 10_057_965)
+    real = _chr20().fetch("chr20", 10_057_864, 10_057_965)
     seq = "NNNNacgt" + real + "NN"
     p = tmp_path / "g.2bit"
     _write_2bit(p, {"chr20": seq, "chrM": "ACGTACGTAA"})

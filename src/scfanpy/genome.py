@@ -1,13 +1,16 @@
-"""Genome access: plain, bgzip and 2bit FASTA through one interface, with chromosome aliases.
+"""Where sequences are read: genomes (plain, bgzip and 2bit FASTA) and small FASTA files.
 
 :class:`Genome` wraps :mod:`pyfaidx` (plain and bgzip FASTA, indexed on first open) or ``py2bit``
 (UCSC 2bit, optional). Sequence is always returned upper case (soft-masked bases are real bases),
 positions past a chromosome's end read as ``N``, and ``1``/``chr1``, ``MT``/``chrM`` name the same
-chromosome.
+chromosome. :func:`read_fasta` reads a small FASTA file into a dict. Known assemblies are
+downloaded through the shared data cache (:mod:`scfanpy._registry`, the same one
+:mod:`scfanpy.datasets` uses); this module imports nothing from :mod:`scfanpy.datasets`.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -15,7 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import _logging as logg
 from ._constants import N_CODE
+from ._registry import GENOMES, fetch_genome
+
+__all__ = ["Genome", "as_genome", "decode_sequence", "encode_sequence", "read_fasta"]
 
 # byte -> code lookup: A=0 C=1 G=2 T=3, anything else (N, IUPAC) = 4; lower case handled too
 _LUT = np.full(256, N_CODE, dtype=np.uint8)
@@ -168,9 +175,14 @@ class Genome:
     ) -> np.ndarray:
         """Check that intervals fit this genome.
 
-        Returns a boolean mask of intervals that lie on a known chromosome and end within it. When
-        any do not and ``drop`` is False, raises :class:`ValueError` saying how many and which; with
-        ``drop=True`` it only logs them and the caller removes them with the mask.
+        When an interval lies on no known chromosome or ends past one and ``drop`` is False, raises
+        :class:`ValueError` saying how many and which; with ``drop=True`` it only logs them and the
+        caller removes them with the mask.
+
+        Returns
+        -------
+        ok : numpy.ndarray
+            Boolean mask of the intervals that lie on a known chromosome and end within it.
         """
         chrom = pd.Series(np.asarray(chrom, dtype=object)).astype(str)
         start = np.asarray(start, dtype=np.int64)
@@ -197,9 +209,7 @@ class Genome:
             msg = "; ".join(parts) + ". Is this the right genome build?"
             if not drop:
                 raise ValueError(msg + " Pass drop=True to drop them.")
-            from ._utils import logger
-
-            logger.warning("%s Dropping %d interval(s).", msg, int((~ok).sum()))
+            logg.warning("%s Dropping %d interval(s).", msg, int((~ok).sum()))
         return ok
 
     # ------------------------------------------------------------------ known genomes
@@ -210,8 +220,6 @@ class Genome:
         The UCSC FASTA is downloaded, decompressed and indexed in the cache folder (see
         :func:`scfanpy.datasets.set_cache_dir`).
         """
-        from .datasets._registry import fetch_genome
-
         return cls(fetch_genome(name, progressbar=progressbar), name=name)
 
 
@@ -224,6 +232,33 @@ def as_genome(genome: Genome | str | os.PathLike | None) -> Genome:
         return genome
     if genome is None:
         raise ValueError("a genome is needed: pass a Genome, a FASTA path, or one of 'hg19', 'hg38', 'mm10'")
-    if isinstance(genome, str) and genome in {"hg19", "hg38", "mm10"} and not Path(genome).exists():
+    if isinstance(genome, str) and genome in GENOMES and not Path(genome).exists():
         return Genome.from_known(genome)
     return Genome(genome)
+
+
+def read_fasta(path: str | os.PathLike) -> dict[str, str]:
+    """A small FASTA file (plain or gzip) as ``{name: sequence}``.
+
+    Sequence names are the first word of each header line; lines are joined as they are (case kept).
+    For a genome, use :class:`Genome`, which reads lazily.
+
+    Examples
+    --------
+    >>> from scfanpy.genome import read_fasta
+    >>> seqs = read_fasta("peaks.fa")  # doctest: +SKIP
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    out: dict[str, list[str]] = {}
+    name = None
+    with opener(path, "rt") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith(">"):
+                name = line[1:].split()[0]
+                out[name] = []
+            elif name is not None:
+                out[name].append(line)
+    return {k: "".join(v) for k, v in out.items()}

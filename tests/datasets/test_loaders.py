@@ -10,7 +10,7 @@ import scfanpy as sfp
 
 
 def test_registry_is_consistent():
-    reg = sfp.datasets._registry.registry()
+    reg = sfp.datasets.registry()
     assert len(reg) > 500
     for key, (sha, url) in reg.items():
         assert len(sha) == 64
@@ -21,7 +21,7 @@ def test_registry_is_consistent():
 def test_fetch_checks_hash(tmp_path):
     key = "reference/scfan/model/GM12878/chip.txt"
     path = sfp.datasets.fetch(key)
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == sfp.datasets._registry.registry()[key][0]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sfp.datasets.registry()[key][0]
     with pytest.raises(KeyError, match="not a registered"):
         sfp.datasets.fetch("nope/nothing.txt")
 

@@ -37,6 +37,19 @@ def test_deterministic(data_cache):
     assert (a.adata.X != c.adata.X).nnz > 0
 
 
+def test_genome_is_a_fasta_path(data_cache, tmp_path):
+    """datasets does not import genome: the simulator returns its genome's FASTA path, opened by sfp.Genome."""
+    from pathlib import Path
+
+    sim = sfp.datasets.simulate_scatac(n_cells=40, n_peaks=30, random_state=5, out_dir=tmp_path / "g")
+    assert isinstance(sim.genome, Path) and sim.genome == tmp_path / "g" / "genome.fa"
+    assert sim.adata.uns["simulation"]["genome"] == str(sim.genome)
+    g = sfp.Genome(sim.genome)
+    site = sim.truth.sites.iloc[0]
+    assert g.fetch_codes(site["chr"], site["start"], site["end"]).max() < 4
+    assert set(g.chrom_sizes) == set(sim.adata.var["chr"])
+
+
 def test_genome_carries_planted_motifs(sim_small):
     """Planted sites are real JASPAR instances: their PWM log-odds beat random background positions."""
     _, genome, truth = sim_small

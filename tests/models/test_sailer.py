@@ -87,13 +87,13 @@ def test_cyclical_beta_schedule():
 
 
 def test_default_epochs_scale_rule():
-    from scfanpy.models._sailer import _default_epochs
+    from scfanpy.models._sailer_training import default_epochs
 
     # small sets overfit: fewer epochs below 2,400 cells (at least 100)
-    assert _default_epochs(50) == 100 and _default_epochs(600) == 100 and _default_epochs(1200) == 200
+    assert default_epochs(50) == 100 and default_epochs(600) == 100 and default_epochs(1200) == 200
     # the paper's 400 in the middle, then about 8 M cell-passes, at least 20
-    assert _default_epochs(2400) == 400 and _default_epochs(20_000) == 400
-    assert _default_epochs(100_000) == 80 and _default_epochs(10**6) == 20
+    assert default_epochs(2400) == 400 and default_epochs(20_000) == 400
+    assert default_epochs(100_000) == 80 and default_epochs(10**6) == 20
 
 
 def test_module_loss_terms_and_confounders_only_in_decoder():
@@ -221,17 +221,20 @@ def test_mudata_path(small):
 
 # ---------------------------------------------------------------- bad inputs
 def test_non_binary_is_binarised_with_a_note(small, caplog):
-    from scfanpy._utils import logger
+    """The note goes through scanpy's logging: shown at ``sc.settings.verbosity = 'info'``."""
+    import scanpy as sc
 
     a = small.copy()
     a.X = a.X * 3
-    logger.addHandler(caplog.handler)
+    root, verbosity = sc.settings._root_logger, sc.settings.verbosity
+    sc.settings.verbosity = "info"
+    root.addHandler(caplog.handler)
     try:
-        with caplog.at_level(logging.INFO, logger="scfanpy"):
-            SAILER.setup_anndata(a, batch_key="batch")
+        SAILER.setup_anndata(a, batch_key="batch")
     finally:
-        logger.removeHandler(caplog.handler)
-    assert "binarises" in caplog.text
+        root.removeHandler(caplog.handler)
+        sc.settings.verbosity = verbosity
+    assert any(r.levelno == logging.INFO and "binarises" in r.getMessage() for r in caplog.records)
     # binarised inside the module: counts and their binary version give the same latent
     scvi.settings.seed = 0
     m = SAILER(a, n_hidden=(64, 16))

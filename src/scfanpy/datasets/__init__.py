@@ -1,5 +1,12 @@
-"""Real public datasets (fetched with pooch, checked by sha256), JASPAR motifs, and the simulator."""
+"""Real public datasets (fetched with pooch, checked by sha256), JASPAR motifs, and the simulator.
 
+The download cache and registry (:func:`fetch`, :func:`keys`, :func:`registry`, :func:`cache_dir`,
+:func:`set_cache_dir`, :func:`seed_cache`) live in :mod:`scfanpy._registry`, shared with
+:mod:`scfanpy.genome`; this package does not import :mod:`scfanpy.genome`: genome loaders return FASTA
+paths (open them with :class:`scfanpy.Genome`) and :func:`~scfanpy.genome.read_fasta` lives there.
+"""
+
+from .._registry import cache_dir, fetch, keys, registry, seed_cache, set_cache_dir
 from ._jaspar import jaspar_motifs, jaspar_table
 from ._loaders import (
     bertsnr,
@@ -14,13 +21,11 @@ from ._loaders import (
     hg19_blacklist,
     hg19_chr20,
     hg19_chr22_block,
-    read_fasta,
     scfan_bulk_metrics,
     scfan_model_tfs,
     scfan_tf_activity,
     schep2017,
 )
-from ._registry import cache_dir, fetch, keys, seed_cache, set_cache_dir
 from ._simulate import SimulatedData, SimulationTruth, simulate_scatac
 
 __all__ = [
@@ -43,7 +48,7 @@ __all__ = [
     "jaspar_motifs",
     "jaspar_table",
     "keys",
-    "read_fasta",
+    "registry",
     "scfan_bulk_metrics",
     "scfan_model_tfs",
     "scfan_tf_activity",

@@ -6,8 +6,8 @@ checked by sha256 (see ``registry.tsv``); nothing here is bundled with the packa
 
 from __future__ import annotations
 
-import gzip
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,8 +15,8 @@ import scipy.sparse as sp
 from anndata import AnnData
 from anndata.utils import make_index_unique
 
-from .._utils import logger
-from ._registry import fetch, keys
+from .. import _logging as logg
+from .._registry import fetch, keys
 
 
 def _read_rda(path):
@@ -359,30 +359,50 @@ def scfan_tf_activity(dataset: str = "buenrostro2018", model: str = "GM12878") -
     if len(tsne) == adata.n_obs:
         adata.obsm["X_tsne_scfan"] = tsne.to_numpy(float)
     adata.uns["dataset"] = {"name": f"scfan_{dataset}_{model}", "source": "sperfu/scFAN@914c50ce example/"}
-    logger.info("loaded scFAN %s scores for %s: %d cells x %d TFs", model, dataset, *adata.shape)
+    logg.info("loaded scFAN %s scores for %s: %d cells x %d TFs", model, dataset, *adata.shape)
     return adata
 
 
 # ---------------------------------------------------------------------------------------- genomes
-def hg19_chr22_block():
-    """A real 1-Mbp block of hg19 (chr22:20,000,001-21,000,000) as a :class:`~scfanpy.Genome`.
+# These return FASTA paths, not Genome objects: datasets does not import scfanpy.genome (open them
+# with sfp.Genome(path), or pass the path wherever a genome is taken).
+def hg19_chr22_block() -> Path:
+    """A real 1-Mbp block of hg19 (chr22:20,000,001-21,000,000): the path of its FASTA.
 
     The record is named ``22:20000001-21000000`` upstream (HISAT2 example reference); its sequence
     starts at hg19 chr22 position 20,000,001 (1-based), so 0-based position ``p`` of chr22 is offset
     ``p - 20_000_000`` in the record.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The plain FASTA in the data cache; open it with ``sfp.Genome(path, name="hg19_chr22_20-21M")``.
+
+    Examples
+    --------
+    >>> import scfanpy as sfp
+    >>> genome = sfp.Genome(sfp.datasets.hg19_chr22_block(), name="hg19_chr22_20-21M")  # doctest: +SKIP
     """
-    from ..genome import Genome
-
-    return Genome(fetch("genome/hg19_chr22_20-21M/22_20-21M.fa"), name="hg19_chr22_20-21M")
+    return fetch("genome/hg19_chr22_20-21M/22_20-21M.fa")
 
 
-def hg19_chr20():
-    """Full-length hg19 ``chr20`` (bgzip), all N except the real block chr20:9,995,001-11,095,000."""
-    from ..genome import Genome
+def hg19_chr20() -> Path:
+    """Full-length hg19 ``chr20`` (bgzip), all N except the real block chr20:9,995,001-11,095,000.
 
+    Returns
+    -------
+    path : pathlib.Path
+        The bgzip FASTA in the data cache, its ``.fai`` and ``.gzi`` indexes beside it; open it with
+        ``sfp.Genome(path, name="hg19")``.
+
+    Examples
+    --------
+    >>> import scfanpy as sfp
+    >>> genome = sfp.Genome(sfp.datasets.hg19_chr20(), name="hg19")  # doctest: +SKIP
+    """
     fetch("genome/hg19_chr20_block/ucsc.hg19.chr20.unittest.fasta.gz.fai")
     fetch("genome/hg19_chr20_block/ucsc.hg19.chr20.unittest.fasta.gz.gzi")
-    return Genome(fetch("genome/hg19_chr20_block/ucsc.hg19.chr20.unittest.fasta.gz"), name="hg19")
+    return fetch("genome/hg19_chr20_block/ucsc.hg19.chr20.unittest.fasta.gz")
 
 
 def factornet_weights(tf: str = "MAX") -> dict:
@@ -402,21 +422,3 @@ def factornet_weights(tf: str = "MAX") -> dict:
         avail = sorted({k.split("/")[2] for k in keys("weights/factornet/")})
         raise KeyError(f"no FactorNet model for {tf!r}; available: {avail}")
     return {k.rsplit("/", 1)[1]: fetch(k) for k in ks}
-
-
-def read_fasta(path) -> dict[str, str]:
-    """A small FASTA file (plain or gzip) as ``{name: sequence}``."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    out: dict[str, list[str]] = {}
-    name = None
-    with opener(path, "rt") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith(">"):
-                name = line[1:].split()[0]
-                out[name] = []
-            elif name is not None:
-                out[name].append(line)
-    return {k: "".join(v) for k, v in out.items()}

@@ -19,6 +19,9 @@ Generative model (all draws from one seeded generator):
    shift on a random subset of peaks and a batch-wide depth factor). Counts are Poisson of that rate,
    scaled so a fraction ``target_density`` of the matrix is non-zero. Accessibility therefore
    follows binding, with noise from sampling, depth, batches and TF-independent peaks.
+
+Each step is one private helper below, in the order of the draws; the genome is written as a FASTA
+file whose path is returned (this package does not import :mod:`scfanpy.genome`).
 """
 
 from __future__ import annotations
@@ -36,10 +39,17 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._utils import check_random_state, logger
+from .. import _logging as logg
+from .._docs import doc_params
+from .._registry import cache_dir
+from .._utils import check_random_state
+from ._jaspar import jaspar_motifs
+
+__all__ = ["DEFAULT_TFS", "SimulatedData", "SimulationTruth", "simulate_scatac"]
 
 DEFAULT_TFS = ("CTCF", "GATA1", "SPI1", "CEBPB", "EBF1", "RUNX1", "REST", "HNF4A")
 _COMP = np.array([3, 2, 1, 0], dtype=np.int8)
+_SITE_COLUMNS = ["peak", "tf", "chr", "start", "end", "strand"]
 
 
 @dataclass
@@ -84,14 +94,19 @@ class SimulationTruth:
 
 
 class SimulatedData(NamedTuple):
-    """What :func:`simulate_scatac` returns: ``adata, genome, truth = sfp.datasets.simulate_scatac()``."""
+    """What :func:`simulate_scatac` returns: ``adata, genome, truth = sfp.datasets.simulate_scatac()``.
+
+    ``genome`` is the path of the synthetic genome's FASTA: pass it wherever a genome is taken, or open
+    it with ``sfp.Genome(genome)``.
+    """
 
     adata: AnnData
-    genome: object
+    genome: Path
     truth: SimulationTruth
 
 
-def _programs(tfs, n_types, n_active, ubiquitous, rng) -> np.ndarray:
+def _programs(tfs, n_types, n_active, ubiquitous, random_state) -> np.ndarray:
+    rng = check_random_state(random_state)
     specific = [t for t in tfs if t not in ubiquitous]
     k = min(n_active, len(specific))
     combos = list(itertools.combinations(range(len(specific)), k))
@@ -119,7 +134,8 @@ def _programs(tfs, n_types, n_active, ubiquitous, rng) -> np.ndarray:
     return active
 
 
-def _sample_motif(pwm: np.ndarray, rng) -> np.ndarray:
+def _sample_motif(pwm: np.ndarray, random_state) -> np.ndarray:
+    rng = check_random_state(random_state)
     cum = np.cumsum(pwm, axis=1)
     u = rng.random((pwm.shape[0], 1))
     codes = (u > cum).sum(1).astype(np.int8)
@@ -136,6 +152,298 @@ def _write_fasta(path: Path, chroms: dict[str, np.ndarray]) -> None:
             fh.write("\n")
 
 
+# ---------------------------------------------------------------------------------------- 1. genome
+def _layout_genome(
+    random_state: np.random.Generator, n_peaks: int, n_chromosomes: int, peak_width: int, gc: float
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Background chromosomes and peak positions.
+
+    Returns ``(seqs, chroms, starts)``: ``{name: int8 codes}`` per chromosome, and each peak's
+    chromosome and 0-based start (peaks in genome order).
+    """
+    rng = check_random_state(random_state)
+    gaps = rng.integers(300, 3000, size=n_peaks)
+    chrom_of = np.sort(rng.integers(0, n_chromosomes, size=n_peaks))
+    chroms, starts = [], []
+    seqs: dict[str, np.ndarray] = {}
+    p_gc = gc / 2
+    for c in range(n_chromosomes):
+        idx = np.flatnonzero(chrom_of == c)
+        pos = np.cumsum(gaps[idx] + peak_width) - peak_width
+        length = int(pos[-1] + peak_width + 1000) if len(idx) else 10_000
+        seqs[f"chr{c + 1}"] = rng.choice(4, size=length, p=[0.5 - p_gc, p_gc, p_gc, 0.5 - p_gc]).astype(
+            np.int8
+        )
+        chroms += [f"chr{c + 1}"] * len(idx)
+        starts += list(pos)
+    return seqs, np.array(chroms, dtype=object), np.array(starts, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------- 2. motifs
+def _draw_site(random_state: np.random.Generator, pwm: np.ndarray) -> tuple[np.ndarray, str]:
+    """One motif instance sampled from ``pwm`` on a random strand: ``(codes, strand)``."""
+    rng = check_random_state(random_state)
+    site = _sample_motif(pwm, rng)
+    if rng.random() < 0.5:
+        return _COMP[site[::-1]], "-"
+    return site, "+"
+
+
+def _plant_motifs(
+    random_state: np.random.Generator,
+    seqs: dict[str, np.ndarray],
+    chroms: np.ndarray,
+    starts: np.ndarray,
+    tfs: list[str],
+    pwms: dict[str, np.ndarray],
+    motif_rate: float,
+    peak_width: int,
+) -> tuple[np.ndarray, list[tuple]]:
+    """Plant each TF's motif in a fraction ``motif_rate`` of peaks, writing into ``seqs`` in place.
+
+    Each (peak, TF) pair drawn gets 1-2 sites at non-overlapping slots of the peak's central 80%.
+    Returns the peaks x TFs bool matrix and one row per planted site (:data:`_SITE_COLUMNS`).
+    """
+    rng = check_random_state(random_state)
+    n_peaks = len(starts)
+    motif = rng.random((n_peaks, len(tfs))) < motif_rate
+    slot = max(len(p) for p in pwms.values()) + 2
+    core_lo = peak_width // 2 - int(0.4 * peak_width)
+    n_slots = int(0.8 * peak_width) // slot
+    site_rows = []
+    for p in range(n_peaks):
+        present = np.flatnonzero(motif[p])
+        if not len(present):
+            continue
+        n_sites = rng.integers(1, 3, size=len(present))
+        total = int(n_sites.sum())
+        if total > n_slots:
+            n_sites = np.ones_like(n_sites)
+            total = len(present)
+        slots = rng.choice(n_slots, size=min(total, n_slots), replace=False)
+        k = 0
+        for t, ns in zip(present, n_sites):
+            for _ in range(ns):
+                if k >= len(slots):
+                    break
+                site, strand = _draw_site(rng, pwms[tfs[t]])
+                off = core_lo + slots[k] * slot + int(rng.integers(0, slot - len(site) + 1))
+                gpos = starts[p] + off
+                seqs[chroms[p]][gpos : gpos + len(site)] = site
+                site_rows.append((p, tfs[t], chroms[p], gpos, gpos + len(site), strand))
+                k += 1
+    return motif, site_rows
+
+
+# ---------------------------------------------------------------------------------------- 3-5. cells
+class _Cells(NamedTuple):
+    """Per-cell draws: programs, types, activities, batches and depth."""
+
+    active: np.ndarray  # (n_types, n_tfs) bool
+    cell_type: np.ndarray  # (n_cells,) type index
+    activity: np.ndarray  # (n_cells, n_tfs)
+    batch: np.ndarray  # (n_cells,) batch index
+    depth: np.ndarray  # (n_cells,) read-depth factor, batch factor included
+    batch_shift: np.ndarray  # (n_batches, n_peaks) log-rate shifts
+
+
+def _draw_cells(
+    random_state: np.random.Generator,
+    tfs: list[str],
+    n_cells: int,
+    n_peaks: int,
+    *,
+    n_cell_types: int,
+    n_active: int,
+    ubiquitous: tuple[str, ...],
+    activity_sd: float,
+    depth_sd: float,
+    n_batches: int,
+    batch_effect: float,
+    batch_peak_fraction: float,
+) -> _Cells:
+    """Cell-type programs, each cell's type and TF activity, batch, depth and batch shifts."""
+    rng = check_random_state(random_state)
+    active = _programs(tfs, n_cell_types, n_active, ubiquitous, rng)
+    cell_type = rng.permutation(np.arange(n_cells) % n_cell_types)
+    strength = np.exp(rng.normal(0, activity_sd, size=(n_cells, len(tfs))) - activity_sd**2 / 2)
+    activity = strength * active[cell_type]
+    batch = rng.integers(0, n_batches, size=n_cells) if n_batches > 1 else np.zeros(n_cells, dtype=int)
+    depth = np.exp(rng.normal(0, depth_sd, size=n_cells))
+    batch_depth = np.exp(rng.normal(0, 0.3, size=n_batches)) if n_batches > 1 else np.ones(1)
+    depth = depth * batch_depth[batch]
+    batch_shift = np.zeros((n_batches, n_peaks))
+    if n_batches > 1:
+        for b in range(n_batches):
+            hit = rng.random(n_peaks) < batch_peak_fraction
+            batch_shift[b, hit] = rng.normal(0, batch_effect, size=hit.sum())
+    return _Cells(active, cell_type, activity, batch, depth, batch_shift)
+
+
+# ---------------------------------------------------------------------------------------- 6. counts
+def _density_offset(log_rate: np.ndarray, depth: np.ndarray, target_density: float) -> float:
+    """Log-rate offset at which the expected fraction of non-zero counts is ``target_density`` (bisection)."""
+    lo, hi = -20.0, 10.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        dens = np.mean(1 - np.exp(-np.exp(log_rate + mid) * depth[:, None]))
+        lo, hi = (mid, hi) if dens < target_density else (lo, mid)
+    return (lo + hi) / 2
+
+
+def _draw_counts(
+    random_state: np.random.Generator,
+    cells: _Cells,
+    motif: np.ndarray,
+    effect: float,
+    constitutive: float,
+    target_density: float,
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Poisson counts of the accessibility model.
+
+    Returns ``(X, const, mean_type)``: cells x peaks counts (CSR, float32), which peaks are
+    constitutive, and the cell types x peaks mean rate before depth and batch.
+    """
+    rng = check_random_state(random_state)
+    n_cells, n_peaks = len(cells.cell_type), motif.shape[0]
+    base = rng.normal(0, 0.5, size=n_peaks)
+    const = rng.random(n_peaks) < constitutive
+    base[const] += effect
+    motif_f = motif.astype(np.float64)
+
+    def log_rate(rows: np.ndarray) -> np.ndarray:
+        return (
+            base[None, :] + effect * (cells.activity[rows] @ motif_f.T) + cells.batch_shift[cells.batch[rows]]
+        )
+
+    # scale so the expected density is target_density (on a sample of cells)
+    sample = rng.choice(n_cells, size=min(n_cells, 500), replace=False)
+    scale = _density_offset(log_rate(sample), cells.depth[sample], target_density)
+    blocks = []
+    for c0 in range(0, n_cells, 2000):
+        rows = np.arange(c0, min(n_cells, c0 + 2000))
+        lam = np.exp(log_rate(rows) + scale) * cells.depth[rows, None]
+        blocks.append(sp.csr_matrix(rng.poisson(lam).astype(np.float32)))
+    X = sp.vstack(blocks).tocsr()
+    mean_type = np.stack(
+        [np.exp(base + effect * (a.astype(float) @ motif_f.T) + scale) for a in cells.active]
+    )
+    return X, const, mean_type
+
+
+# ---------------------------------------------------------------------------------------- output
+def _write_genome(seqs: dict[str, np.ndarray], out_dir: Path) -> Path:
+    """Write the genome FASTA into ``out_dir`` (atomically, dropping a stale index); returns its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fa = out_dir / "genome.fa"
+    tmp = out_dir / f"genome.{os.getpid()}.tmp"
+    _write_fasta(tmp, {k: v.astype(np.uint8) for k, v in seqs.items()})
+    for stale in (fa, Path(str(fa) + ".fai")):
+        if stale.exists():
+            stale.unlink()
+    tmp.replace(fa)
+    return fa
+
+
+def _assemble(
+    X: sp.csr_matrix,
+    cells: _Cells,
+    chroms: np.ndarray,
+    starts: np.ndarray,
+    peak_width: int,
+    const: np.ndarray,
+    tfs: list[str],
+    fa: Path,
+    random_state,
+) -> AnnData:
+    """The cells x peaks AnnData: ``obs`` (type, batch, depth, fragments), ``var`` (coordinates); logged."""
+    n_cells = X.shape[0]
+    types = [f"type{i}" for i in range(len(cells.active))]
+    ends = starts + peak_width
+    obs = pd.DataFrame(
+        {
+            "cell_type": pd.Categorical(np.array(types)[cells.cell_type], categories=types),
+            "batch": pd.Categorical([f"batch{b}" for b in cells.batch]),
+            "depth_factor": cells.depth,
+            "n_fragments": np.asarray(X.sum(1)).ravel(),
+        },
+        index=pd.Index([f"cell{i}" for i in range(n_cells)]),
+    )
+    var = pd.DataFrame(
+        {"chr": chroms.astype(str), "start": starts, "end": ends, "constitutive": const},
+        index=pd.Index([f"{c}:{s}-{e}" for c, s, e in zip(chroms, starts, ends)]),
+    )
+    adata = AnnData(X=X, obs=obs, var=var)
+    adata.uns["simulation"] = {
+        "random_state": random_state if isinstance(random_state, int) else str(random_state),
+        "tfs": tfs,
+        "genome": str(fa),
+    }
+    logg.info(
+        "simulated %d cells x %d peaks (%.1f%% non-zero), %d cell types, %d TFs, %d batch(es)",
+        n_cells,
+        X.shape[1],
+        100 * X.nnz / max(1, n_cells * X.shape[1]),
+        len(types),
+        len(tfs),
+        len(cells.batch_shift),
+    )
+    return adata
+
+
+def _truth(
+    adata: AnnData,
+    cells: _Cells,
+    motif: np.ndarray,
+    site_rows: list[tuple],
+    mean_type: np.ndarray,
+    params: dict,
+) -> SimulationTruth:
+    """The :class:`SimulationTruth`, labelled with ``adata``'s names."""
+    tfs = params["tfs"]
+    types = adata.obs["cell_type"].cat.categories
+    return SimulationTruth(
+        motif=pd.DataFrame(motif, index=adata.var_names, columns=tfs),
+        active=pd.DataFrame(cells.active, index=types, columns=tfs),
+        activity=pd.DataFrame(cells.activity, index=adata.obs_names, columns=tfs),
+        sites=pd.DataFrame(site_rows, columns=_SITE_COLUMNS),
+        accessibility=pd.DataFrame(mean_type, index=types, columns=adata.var_names),
+        params=params,
+    )
+
+
+# the simulate_scatac arguments that _draw_cells takes by keyword
+_CELL_ARGS = (
+    "n_cell_types",
+    "n_active",
+    "ubiquitous",
+    "activity_sd",
+    "depth_sd",
+    "n_batches",
+    "batch_effect",
+    "batch_peak_fraction",
+)
+
+
+def _motif_matrices(tfs: list[str], peak_width: int) -> dict[str, np.ndarray]:
+    """JASPAR probability matrices ``(L, 4)`` of ``tfs``; checks they fit a peak with room to spare."""
+    pwms = {k: v.to_numpy() for k, v in jaspar_motifs(tfs).items()}
+    max_len = max(len(p) for p in pwms.values())
+    if peak_width < 4 * (max_len + 2):
+        raise ValueError(f"peak_width {peak_width} too small for motifs up to {max_len} bp")
+    return pwms
+
+
+def _check_args(n_cells: int, n_peaks: int, n_cell_types: int, target_density: float) -> None:
+    if n_cells < n_cell_types:
+        raise ValueError(f"n_cells ({n_cells}) must be at least n_cell_types ({n_cell_types})")
+    if n_peaks < 10:
+        raise ValueError("n_peaks must be at least 10")
+    if not 0 < target_density < 1:
+        raise ValueError("target_density must be in (0, 1)")
+
+
+@doc_params()
 def simulate_scatac(
     n_cells: int = 1000,
     n_peaks: int = 2000,
@@ -198,15 +506,19 @@ def simulate_scatac(
         peaks they fall; each batch also gets its own depth factor.
     out_dir
         Where to write the genome FASTA; default a folder in the data cache named by the parameters.
-    random_state
-        Seed (or numpy Generator) of every draw.
+    {random_state}
 
     Returns
     -------
-    :class:`SimulatedData` ``(adata, genome, truth)``: ``adata`` cells x peaks (sparse int counts) with
-    ``obs['cell_type']``, ``obs['batch']``, ``obs['depth_factor']``, ``obs['n_fragments']`` and
-    ``var['chr', 'start', 'end']``; ``genome`` a :class:`~scfanpy.Genome`; ``truth`` a
-    :class:`SimulationTruth`.
+    SimulatedData
+        The named tuple ``(adata, genome, truth)``:
+    adata : :class:`anndata.AnnData`
+        Cells x peaks, sparse integer counts; ``obs['cell_type']``, ``obs['batch']``, ``obs['depth_factor']``,
+        ``obs['n_fragments']``, ``var['chr', 'start', 'end', 'constitutive']`` and ``uns['simulation']``.
+    genome : pathlib.Path
+        The synthetic genome's FASTA: any genome argument takes it; ``sfp.Genome(genome)`` opens it.
+    truth : :class:`SimulationTruth`
+        The ground truth.
 
     Examples
     --------
@@ -215,178 +527,17 @@ def simulate_scatac(
     >>> adata.shape, truth.motif.shape
     ((200, 300), (300, 8))
     """
-    from ..genome import Genome
-    from ._jaspar import jaspar_motifs
-
-    params = {
-        k: (list(v) if isinstance(v, tuple) else v)
-        for k, v in locals().items()
-        if k not in {"Genome", "jaspar_motifs", "out_dir"}
-    }
-    if n_cells < n_cell_types:
-        raise ValueError(f"n_cells ({n_cells}) must be at least n_cell_types ({n_cell_types})")
-    if n_peaks < 10:
-        raise ValueError("n_peaks must be at least 10")
-    if not 0 < target_density < 1:
-        raise ValueError("target_density must be in (0, 1)")
+    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in locals().items() if k != "out_dir"}
+    _check_args(n_cells, n_peaks, n_cell_types, target_density)
     tfs = list(tfs)
-    rng = check_random_state(random_state)
-    pwms = {k: v.to_numpy() for k, v in jaspar_motifs(tfs).items()}
-    max_len = max(len(p) for p in pwms.values())
-    if peak_width < 4 * (max_len + 2):
-        raise ValueError(f"peak_width {peak_width} too small for motifs up to {max_len} bp")
-
-    # ---- genome layout
-    gaps = rng.integers(300, 3000, size=n_peaks)
-    chrom_of = np.sort(rng.integers(0, n_chromosomes, size=n_peaks))
-    chroms, starts = [], []
-    seqs: dict[str, np.ndarray] = {}
-    for c in range(n_chromosomes):
-        idx = np.flatnonzero(chrom_of == c)
-        pos = np.cumsum(gaps[idx] + peak_width) - peak_width
-        length = int(pos[-1] + peak_width + 1000) if len(idx) else 10_000
-        p_gc = gc / 2
-        seqs[f"chr{c + 1}"] = rng.choice(4, size=length, p=[0.5 - p_gc, p_gc, p_gc, 0.5 - p_gc]).astype(
-            np.int8
-        )
-        chroms += [f"chr{c + 1}"] * len(idx)
-        starts += list(pos)
-    chroms = np.array(chroms, dtype=object)
-    starts = np.array(starts, dtype=np.int64)
-    ends = starts + peak_width
-
-    # ---- plant motifs
-    motif = rng.random((n_peaks, len(tfs))) < motif_rate
-    slot = max_len + 2
-    core_lo = peak_width // 2 - int(0.4 * peak_width)
-    n_slots = int(0.8 * peak_width) // slot
-    site_rows = []
-    for p in range(n_peaks):
-        present = np.flatnonzero(motif[p])
-        if not len(present):
-            continue
-        n_sites = rng.integers(1, 3, size=len(present))
-        total = int(n_sites.sum())
-        if total > n_slots:
-            n_sites = np.ones_like(n_sites)
-            total = len(present)
-        slots = rng.choice(n_slots, size=min(total, n_slots), replace=False)
-        k = 0
-        for t, ns in zip(present, n_sites):
-            for _ in range(ns):
-                if k >= len(slots):
-                    break
-                pwm = pwms[tfs[t]]
-                site = _sample_motif(pwm, rng)
-                strand = "+"
-                if rng.random() < 0.5:
-                    site = _COMP[site[::-1]]
-                    strand = "-"
-                off = core_lo + slots[k] * slot + int(rng.integers(0, slot - len(site) + 1))
-                gpos = starts[p] + off
-                seqs[chroms[p]][gpos : gpos + len(site)] = site
-                site_rows.append((p, tfs[t], chroms[p], gpos, gpos + len(site), strand))
-                k += 1
-
-    # ---- programs, cells, activity
-    types = [f"type{i}" for i in range(n_cell_types)]
-    active = _programs(tfs, n_cell_types, n_active, tuple(ubiquitous), rng)
-    cell_type = rng.permutation(np.arange(n_cells) % n_cell_types)
-    strength = np.exp(rng.normal(0, activity_sd, size=(n_cells, len(tfs))) - activity_sd**2 / 2)
-    activity = strength * active[cell_type]
-    batch = rng.integers(0, n_batches, size=n_cells) if n_batches > 1 else np.zeros(n_cells, dtype=int)
-    depth = np.exp(rng.normal(0, depth_sd, size=n_cells))
-    batch_depth = np.exp(rng.normal(0, 0.3, size=n_batches)) if n_batches > 1 else np.ones(1)
-    depth = depth * batch_depth[batch]
-    batch_shift = np.zeros((n_batches, n_peaks))
-    if n_batches > 1:
-        for b in range(n_batches):
-            hit = rng.random(n_peaks) < batch_peak_fraction
-            batch_shift[b, hit] = rng.normal(0, batch_effect, size=hit.sum())
-
-    base = rng.normal(0, 0.5, size=n_peaks)
-    const = rng.random(n_peaks) < constitutive
-    base[const] += effect
-    motif_f = motif.astype(np.float64)
-
-    def log_rate(rows: np.ndarray) -> np.ndarray:
-        return base[None, :] + effect * (activity[rows] @ motif_f.T) + batch_shift[batch[rows]]
-
-    # scale so the expected density is target_density (bisection on a sample of cells)
-    sample = rng.choice(n_cells, size=min(n_cells, 500), replace=False)
-    lr = log_rate(sample)
-    lo, hi = -20.0, 10.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        dens = np.mean(1 - np.exp(-np.exp(lr + mid) * depth[sample, None]))
-        lo, hi = (mid, hi) if dens < target_density else (lo, mid)
-    scale = (lo + hi) / 2
-
-    blocks = []
-    for c0 in range(0, n_cells, 2000):
-        rows = np.arange(c0, min(n_cells, c0 + 2000))
-        lam = np.exp(log_rate(rows) + scale) * depth[rows, None]
-        blocks.append(sp.csr_matrix(rng.poisson(lam).astype(np.float32)))
-    X = sp.vstack(blocks).tocsr()
-
-    mean_type = np.stack(
-        [np.exp(base + effect * (active[k].astype(float) @ motif_f.T) + scale) for k in range(n_cell_types)]
-    )
-
-    # ---- genome file
+    rng = check_random_state(random_state)  # one generator for every draw, in this order
+    pwms = _motif_matrices(tfs, peak_width)
+    seqs, chroms, starts = _layout_genome(rng, n_peaks, n_chromosomes, peak_width, gc)
+    motif, site_rows = _plant_motifs(rng, seqs, chroms, starts, tfs, pwms, motif_rate, peak_width)
+    cells = _draw_cells(rng, tfs, n_cells, n_peaks, **{k: params[k] for k in _CELL_ARGS})
+    X, const, mean_type = _draw_counts(rng, cells, motif, effect, constitutive, target_density)
     key = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    if out_dir is None:
-        from ._registry import cache_dir
-
-        out_dir = cache_dir() / "simulated" / key
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fa = out_dir / "genome.fa"
-    tmp = out_dir / f"genome.{os.getpid()}.tmp"
-    _write_fasta(tmp, {k: v.astype(np.uint8) for k, v in seqs.items()})
-    for stale in (fa, Path(str(fa) + ".fai")):
-        if stale.exists():
-            stale.unlink()
-    tmp.replace(fa)
-    genome = Genome(fa, name=f"simulated_{key}")
-
-    # ---- assemble
-    peak_names = [f"{c}:{s}-{e}" for c, s, e in zip(chroms, starts, ends)]
-    cell_names = [f"cell{i}" for i in range(n_cells)]
-    obs = pd.DataFrame(
-        {
-            "cell_type": pd.Categorical(np.array(types)[cell_type], categories=types),
-            "batch": pd.Categorical([f"batch{b}" for b in batch]),
-            "depth_factor": depth,
-            "n_fragments": np.asarray(X.sum(1)).ravel(),
-        },
-        index=pd.Index(cell_names),
-    )
-    var = pd.DataFrame(
-        {"chr": chroms.astype(str), "start": starts, "end": ends, "constitutive": const},
-        index=pd.Index(peak_names),
-    )
-    adata = AnnData(X=X, obs=obs, var=var)
-    adata.uns["simulation"] = {
-        "random_state": random_state if isinstance(random_state, int) else str(random_state),
-        "tfs": tfs,
-        "genome": str(fa),
-    }
-    truth = SimulationTruth(
-        motif=pd.DataFrame(motif, index=adata.var_names, columns=tfs),
-        active=pd.DataFrame(active, index=types, columns=tfs),
-        activity=pd.DataFrame(activity, index=adata.obs_names, columns=tfs),
-        sites=pd.DataFrame(site_rows, columns=["peak", "tf", "chr", "start", "end", "strand"]),
-        accessibility=pd.DataFrame(mean_type, index=types, columns=adata.var_names),
-        params=params,
-    )
-    logger.info(
-        "simulated %d cells x %d peaks (%.1f%% non-zero), %d cell types, %d TFs, %d batch(es)",
-        n_cells,
-        n_peaks,
-        100 * X.nnz / max(1, n_cells * n_peaks),
-        n_cell_types,
-        len(tfs),
-        n_batches,
-    )
-    return SimulatedData(adata, genome, truth)
+    fa = _write_genome(seqs, Path(out_dir) if out_dir is not None else cache_dir() / "simulated" / key)
+    adata = _assemble(X, cells, chroms, starts, peak_width, const, tfs, fa, random_state)
+    truth = _truth(adata, cells, motif, site_rows, mean_type, params)
+    return SimulatedData(adata, fa, truth)

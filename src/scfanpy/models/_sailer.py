@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -13,10 +12,12 @@ import torch
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager, fields
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
-from scvi.train import TrainingPlan
 
-from .._utils import log_added, logger
+from .. import _logging as logg
+from .._docs import doc_params
+from .._utils import log_added
 from ._sailer_module import DEPTH_KEY, SAILERModule, pairwise_gaussian_kl
+from ._sailer_training import SAILERTrainingPlan, cyclical_beta
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -33,62 +34,6 @@ __all__ = [
 
 #: obs column written by :meth:`SAILER.setup_anndata` when no ``depth_key`` is given
 DEPTH_OBS = "sailer_depth"
-
-
-def cyclical_beta(epoch: int, *, n_epochs_warmup: int, cycle_epochs: float, ratio: float = 0.5) -> float:
-    """Weight of the KL and invariance terms at ``epoch`` (0-based).
-
-    0 during the reconstruction-only warm-up; afterwards cyclical annealing (Fu et al. 2019): in
-    each cycle of ``cycle_epochs`` epochs the weight rises linearly from 0 to 1 over the first
-    ``ratio`` of the cycle and stays at 1 for the rest.
-    """
-    if epoch < n_epochs_warmup:
-        return 0.0
-    t = (epoch - n_epochs_warmup) % max(cycle_epochs, 1e-12)
-    return float(min(1.0, t / max(ratio * cycle_epochs, 1e-12)))
-
-
-class SAILERTrainingPlan(TrainingPlan):
-    """scvi :class:`~scvi.train.TrainingPlan` whose ``kl_weight`` follows :func:`cyclical_beta`.
-
-    Parameters
-    ----------
-    module
-        A :class:`SAILERModule`.
-    n_epochs_warmup
-        Reconstruction-only epochs at the start.
-    kl_cycle_epochs
-        Length of one annealing cycle in epochs.
-    kl_cycle_ratio
-        Fraction of a cycle over which the weight rises from 0 to 1.
-    **kwargs
-        Passed to :class:`~scvi.train.TrainingPlan` (``lr``, ``weight_decay``, ``optimizer``, ...).
-    """
-
-    def __init__(
-        self,
-        module: SAILERModule,
-        *,
-        n_epochs_warmup: int = 10,
-        kl_cycle_epochs: float = 100.0,
-        kl_cycle_ratio: float = 0.5,
-        **kwargs,
-    ):
-        super().__init__(module, **kwargs)
-        self.n_epochs_warmup = int(n_epochs_warmup)
-        self.kl_cycle_epochs = float(kl_cycle_epochs)
-        self.kl_cycle_ratio = float(kl_cycle_ratio)
-
-    @property
-    def kl_weight(self):
-        """The annealed weight ``beta`` of the current epoch."""
-        beta = cyclical_beta(
-            self.current_epoch,
-            n_epochs_warmup=getattr(self, "n_epochs_warmup", 0),
-            cycle_epochs=getattr(self, "kl_cycle_epochs", 100.0),
-            ratio=getattr(self, "kl_cycle_ratio", 0.5),
-        )
-        return torch.tensor(beta, device=self.device)
 
 
 def _count_accessible(X, chunk: int = 65_536) -> np.ndarray:
@@ -121,7 +66,7 @@ def _check_matrix(X, what: str) -> np.ndarray:
             raise ValueError(f"{what} has negative values; SAILER needs counts or a binary matrix")
         nonbinary = bool(np.any((Xa != 0) & (Xa != 1)))
     if nonbinary:
-        logger.info("%s is not binary: SAILER binarises it (x > 0) per minibatch", what)
+        logg.info("%s is not binary: SAILER binarises it (x > 0) per minibatch", what)
     depth = _count_accessible(X)
     n_empty = int((depth == 0).sum())
     if n_empty:
@@ -230,7 +175,7 @@ class SAILER(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         n_hidden: Sequence[int] = (1000, 100),
         invariance_weight: float = 1.0,
         reconstruction_weight: float = 1.0,
-        invariance_reduction: str = "cell",
+        invariance_reduction: Literal["cell", "batch"] = "cell",
         negative_slope: float = 0.2,
     ):
         super().__init__(adata)
@@ -397,6 +342,7 @@ class SAILER(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         cls.register_manager(adata_manager)
 
     # ------------------------------------------------------------------ training
+    @doc_params()
     def train(
         self,
         max_epochs: int = 400,
@@ -434,8 +380,8 @@ class SAILER(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             Annealing cycles over the remaining epochs (paper: 4 cycles of 100 epochs).
         kl_cycle_ratio
             Fraction of each cycle over which ``beta`` rises from 0 to 1 (paper: 0.5).
-        accelerator, devices
-            Lightning device selection; ``'auto'`` uses a GPU when present.
+        {accelerator}
+        {devices}
         train_size, validation_size
             Cell split; the paper trains on all cells (``train_size=1``).
         early_stopping
@@ -517,7 +463,9 @@ class SAILER(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
 
         Returns
         -------
-        Cells x peaks probabilities.
+        accessibility : pandas.DataFrame or numpy.ndarray or scipy.sparse.csr_matrix
+            Cells x peaks probabilities: a DataFrame (sparse with ``threshold``) named by cells and
+            peaks, or with ``return_numpy`` an array (a CSR matrix with ``threshold``).
         """
         adata = self._validate_anndata(adata)
         manager = self.get_anndata_manager(adata, required=True)
@@ -596,21 +544,3 @@ def _check_obs_keys(obs: pd.DataFrame, batch_key, cont_keys) -> None:
         v = pd.to_numeric(obs[k], errors="coerce")
         if v.isna().any() or not np.all(np.isfinite(v.to_numpy(dtype=float))):
             raise ValueError(f"obs[{k!r}] must be finite numbers")
-
-
-#: below this many cells the default number of epochs shrinks (small data overfits)
-SMALL_DATA_CELLS = 2400
-
-
-def _default_epochs(n_cells: int) -> int:
-    """Default epochs for ``n_cells`` cells.
-
-    400 (paper) from 2,400 to 20,000 cells; above, fewer (about 8 M cell-passes, at least 20); below
-    2,400 cells, ``400 * n_cells / 2400`` (at least 100), because small sets overfit: on the real
-    600-cell Schep 2017 and Granja 2019 subsets, Leiden ARI of the latent fell from 0.62 to 0.37 and
-    from 0.34 to 0.24 between 100-120 and 400 epochs (``benchmarks/bench_sailer.py``, no batch key).
-    """
-    n = max(int(n_cells), 1)
-    if n < SMALL_DATA_CELLS:
-        return int(max(100, math.ceil(400 * n / SMALL_DATA_CELLS)))
-    return int(min(400, max(20, math.ceil(400 * 20_000 / n))))

@@ -6,6 +6,7 @@ See :class:`scfanpy.models.SAILER` for the model, its defaults and how they rela
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -100,7 +101,7 @@ class SAILERModule(BaseModuleClass):
         n_latent: int = 10,
         invariance_weight: float = 1.0,
         reconstruction_weight: float = 1.0,
-        invariance_reduction: str = "cell",
+        invariance_reduction: Literal["cell", "batch"] = "cell",
         negative_slope: float = 0.2,
         depth_mean: float = 0.0,
         depth_std: float = 1.0,

@@ -1,6 +1,7 @@
-"""The pooch registry: every real file scfanpy can load, with its pinned upstream URL and sha256.
+"""The pooch registry and download cache, shared by :mod:`scfanpy.datasets` and :mod:`scfanpy.genome`.
 
-Keys are paths relative to a data root (``scatac/schep2017/subsetSchepData.rda``); files are cached
+Every real file scfanpy can load is listed in ``datasets/registry.tsv`` with its pinned upstream URL
+and sha256 (the public functions are re-exported by :mod:`scfanpy.datasets`). Keys are paths relative to a data root (``scatac/schep2017/subsetSchepData.rda``); files are cached
 under :func:`cache_dir` with the same relative path, so a local mirror of the upstream files laid out
 the same way can seed the cache (:func:`seed_cache`) and every loader runs offline on the very same
 bytes (the sha256 is checked either way).
@@ -15,8 +16,10 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from .._constants import DATA_ENV
-from .._utils import logger
+from . import _logging as logg
+from ._constants import DATA_ENV
+
+__all__ = ["GENOMES", "cache_dir", "fetch", "fetch_genome", "keys", "registry", "seed_cache", "set_cache_dir"]
 
 # Known genomes: UCSC gzip FASTA, decompressed by pooch into the cache and indexed by pyfaidx.
 # UCSC publishes md5 sums, not sha256, for these; no hash is pinned, pooch logs the one it computes.
@@ -25,6 +28,9 @@ GENOMES = {
     "hg38": "https://hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips/hg38.fa.gz",
     "mm10": "https://hgdownload.soe.ucsc.edu/goldenPath/mm10/bigZips/mm10.fa.gz",
 }
+
+#: the registry file, relative to the package root (it ships with :mod:`scfanpy.datasets`)
+REGISTRY_FILE = "datasets/registry.tsv"
 
 _cache_override: Path | None = None
 
@@ -61,7 +67,7 @@ def set_cache_dir(path: str | os.PathLike | None) -> Path:
 def registry() -> dict[str, tuple[str, str]]:
     """``{key: (sha256, url)}`` for every registered file."""
     out = {}
-    text = resources.files(__package__).joinpath("registry.tsv").read_text()
+    text = resources.files(__package__).joinpath(REGISTRY_FILE).read_text()
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
@@ -101,7 +107,12 @@ def seed_cache(mirror: str | os.PathLike, *, link: bool = True) -> int:
 
     Files are symlinked (or copied with ``link=False``); a mirror file stored gzipped where upstream
     serves it plain (``key + '.gz'``) is decompressed. Hashes are still checked when a loader fetches
-    the file. Returns the number of files placed.
+    the file.
+
+    Returns
+    -------
+    n_placed : int
+        The number of files placed.
 
     Examples
     --------
@@ -132,7 +143,7 @@ def seed_cache(mirror: str | os.PathLike, *, link: bool = True) -> int:
             with gzip.open(gz, "rb") as fi, open(dst, "wb") as fo:
                 shutil.copyfileobj(fi, fo)
             n += 1
-    logger.info("seeded %d file(s) into %s from %s", n, root, mirror)
+    logg.info("seeded %d file(s) into %s from %s", n, root, mirror)
     return n
 
 
