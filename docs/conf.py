@@ -28,7 +28,7 @@ extensions = [
 ]
 autosummary_generate = True
 autodoc_member_order = "bysource"
-autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": False}
+autodoc_default_options = {"members": True, "show-inheritance": False}
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = True
@@ -50,9 +50,12 @@ suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
 nitpicky = True
 _EXTERNAL = (
     "anndata|mudata|muon|scanpy|scvi|torch|lightning|numpy|pandas|scipy|sklearn|matplotlib|pooch|pyfaidx|"
-    "logomaker|pyjaspar|dask|collections|typing|os|pathlib|datetime|abc|Ellipsis|None|np|pd|ad|sp"
+    "logomaker|pyjaspar|dask|collections|typing|os|pathlib|datetime|abc|Ellipsis|None|np|pd|ad|sp|"
+    "AnnData|MuData|Path|DataFrame|Self"
 )
-nitpick_ignore_regex = [(r"py:.*", rf"({_EXTERNAL})(\..*)?")]
+# private base classes and mixins of the public models are not rendered: links to them are not checked
+nitpick_ignore_regex = [(r"py:.*", rf"({_EXTERNAL})(\..*)?"), (r"py:class", r"scfanpy\.models\._\w+\.\w*(Mixin|Base\w*)")]
+autodoc_inherit_docstrings = False
 
 
 def _copy_tutorials(app):

@@ -10,18 +10,6 @@ import numpy as np
 from . import _logging as logg
 
 
-class _LoggerShim:
-    """Transition only: ``logger.info(...)`` calls routed to :mod:`scfanpy._logging` (scanpy verbosity)."""
-
-    info = staticmethod(logg.info)
-    warning = staticmethod(logg.warning)
-    debug = staticmethod(logg.debug)
-    error = staticmethod(logg.error)
-
-
-logger = _LoggerShim()
-
-
 def is_mudata(data: Any) -> bool:
     """Whether ``data`` is a :class:`mudata.MuData` (without importing mudata eagerly)."""
     return type(data).__name__ == "MuData" and hasattr(data, "mod")
@@ -83,8 +71,8 @@ def uns_params(adata: ad.AnnData, key: str, params: dict[str, Any]) -> None:
     log_added("uns", key, "params")
 
 
-def check_random_state(seed: int | np.random.Generator | None) -> np.random.Generator:
+def check_random_state(random_state: int | np.random.Generator | None) -> np.random.Generator:
     """A numpy Generator from a seed or a Generator."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return np.random.default_rng(random_state)

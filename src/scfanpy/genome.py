@@ -45,7 +45,7 @@ def encode_sequence(seq: str | bytes) -> np.ndarray:
 
 
 def decode_sequence(codes: np.ndarray) -> str:
-    """Inverse of :func:`encode_sequence`."""
+    """Inverse of :func:`~scfanpy.genome.encode_sequence`."""
     return np.frombuffer(b"ACGTN", dtype=np.uint8)[np.asarray(codes, dtype=np.intp)].tobytes().decode()
 
 

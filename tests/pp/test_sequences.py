@@ -10,7 +10,7 @@ from scfanpy.genome import decode_sequence
 
 
 def test_add_sequences_real_hg19_and_h5ad_roundtrip(tmp_path):
-    g = sfp.datasets.hg19_chr20()
+    g = sfp.Genome(sfp.datasets.hg19_chr20(), name="hg19")
     # peak centred on the real CTCF peak chr20:10057865-10057965 (1-based) -> 0-based [10057864, 10057965)
     names = ["chr20:10057864-10057965", "chr20:10628233-10628334", "chr20:63025400-63025520"]
     a = ad.AnnData(np.ones((2, 3), dtype=np.float32), var=pd.DataFrame(index=names))

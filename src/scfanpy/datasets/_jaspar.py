@@ -67,8 +67,9 @@ def jaspar_motifs(
 
     Returns
     -------
-    ``{name: DataFrame}`` with one row per motif position and columns ``A C G T`` (probabilities);
-    each frame's ``attrs['matrix_id']`` holds the JASPAR id.
+    motifs : dict
+        ``{name: DataFrame}``, one row per motif position and columns ``A C G T`` (probabilities); each
+        frame's ``attrs['matrix_id']`` holds the JASPAR id.
 
     Examples
     --------

@@ -59,9 +59,12 @@ def schep2017() -> AnnData:
 
     Returns
     -------
-    AnnData with sparse integer counts in ``X``; ``obs['cell_type']`` (12 labels), ``obs['sample']``
-    (GEO id), ``obs['source']`` (study, from the GEO id prefix), ``obs['n_fragments']``;
-    ``var['chr', 'start', 'end']`` (0-based).
+    adata : anndata.AnnData
+        Cells x peaks, sparse integer counts in ``X``.
+    adata.obs['cell_type'], adata.obs['sample'], adata.obs['source'], adata.obs['n_fragments'] : pandas.Series
+        12 cell-type labels, the GEO id, the study (from the GEO id prefix) and each cell's total count.
+    adata.var['chr'], adata.var['start'], adata.var['end'] : pandas.Series
+        Peak coordinates (0-based start).
 
     Examples
     --------
@@ -102,9 +105,16 @@ def granja2019() -> AnnData:
 
     Returns
     -------
-    AnnData with sparse counts; ``obs['cell_type']`` (from ``BioClassification``, e.g. ``HSC``),
-    ``obs['BioClassification']``, ``obs['FRIP']``, ``obs['TotalReads']``, ``obs['Group']`` (sample),
-    ``obs['n_fragments']``; ``obsm['X_umap_original']``; ``var['chr', 'start', 'end']`` (0-based).
+    adata : anndata.AnnData
+        Cells x peaks, sparse counts in ``X``.
+    adata.obs['cell_type'] : pandas.Categorical
+        From ``BioClassification`` without its number, e.g. ``HSC``.
+    adata.obs['BioClassification'], adata.obs['FRIP'], adata.obs['TotalReads'], adata.obs['Group'], adata.obs['n_fragments'] : pandas.Series
+        The published annotations (``Group``: sample) and each cell's total count.
+    adata.obsm['X_umap_original'] : numpy.ndarray
+        The published UMAP.
+    adata.var['chr'], adata.var['start'], adata.var['end'] : pandas.Series
+        Peak coordinates (0-based start).
     """
     h = _read_rda(fetch("scatac/granja2019/hemato_atac.rda"))["hemato_atac"]
     c = h["counts"]
@@ -156,7 +166,8 @@ def deepbind_encode(experiment: str, split: str = "B") -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns ``FoldID``, ``EventID``, ``seq``, ``Bound``.
+    table : pandas.DataFrame
+        Columns ``FoldID``, ``EventID``, ``seq``, ``Bound``.
     """
     split = split.upper()
     if split not in {"AC", "B"}:
@@ -174,9 +185,9 @@ def deepbind_published_auc() -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame indexed by experiment name (``TF_CellLine_Antibody_Lab``, matching
-    :func:`deepbind_experiments`) with columns ``DeepBind*``, ``DeepBind``, ``MEME-SUM`` and the
-    parsed ``TF`` and ``cell``.
+    table : pandas.DataFrame
+        Indexed by experiment name (``TF_CellLine_Antibody_Lab``, matching :func:`deepbind_experiments`),
+        columns ``DeepBind*``, ``DeepBind``, ``MEME-SUM`` and the parsed ``TF`` and ``cell``.
     """
     raw = pd.read_csv(
         fetch("reference/deepbind_published_auc/encodeaucs_deepbind_suppl.csv"), header=None, dtype=str
@@ -218,7 +229,8 @@ def bertsnr(tf: str | list[str] | None = None) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with ``tf``, ``seq``, ``bound`` (0/1) and ``site`` (the 100-char 0/1 per-base site mask).
+    table : pandas.DataFrame
+        Columns ``tf``, ``seq``, ``bound`` (0/1) and ``site`` (the 100-character 0/1 per-base site mask).
     """
     tfs = bertsnr_tfs() if tf is None else ([tf] if isinstance(tf, str) else list(tf))
     avail = set(bertsnr_tfs())
@@ -254,7 +266,8 @@ def encode_dream_peaks(cell_line: str | None = None, tf: str | None = None) -> p
 
     Returns
     -------
-    narrowPeak DataFrame (``chr``, ``start``, ``end``, ..., ``summit``) with ``cell_line`` and ``tf``.
+    peaks : pandas.DataFrame
+        narrowPeak columns (``chr``, ``start``, ``end``, ..., ``summit``) plus ``cell_line`` and ``tf``.
     """
     avail = encode_dream_index()
     sel = avail
@@ -327,8 +340,12 @@ def scfan_tf_activity(dataset: str = "buenrostro2018", model: str = "GM12878") -
 
     Returns
     -------
-    AnnData cells x TFs with the scores in ``X`` (each row sums to 1), ``obs['cell_type']``, and the
-    published t-SNE in ``obsm['X_tsne_scfan']``.
+    adata : anndata.AnnData
+        Cells x TFs, the published scores in ``X`` (each row sums to 1).
+    adata.obs['cell_type'] : pandas.Series
+        The published labels.
+    adata.obsm['X_tsne_scfan'] : numpy.ndarray
+        The published t-SNE.
     """
     if dataset not in _SCFAN_DATASETS:
         raise KeyError(f"dataset must be one of {sorted(_SCFAN_DATASETS)}")
@@ -415,7 +432,8 @@ def factornet_weights(tf: str = "MAX") -> dict:
 
     Returns
     -------
-    dict of file name -> local path for the model folder.
+    files : dict
+        File name -> local path, for the model folder.
     """
     ks = [k for k in keys("weights/factornet/") if k.split("/")[2] == tf]
     if not ks:

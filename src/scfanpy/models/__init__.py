@@ -18,5 +18,16 @@ __getattr__, __dir__, __all__ = attach(
         "DGEX": "._dgex",
         "LinearLandmarkRegressor": "._dgex_baselines",
         "KNNLandmarkRegressor": "._dgex_baselines",
+        # developer API: networks (pure torch), model bases and training plans
+        "SeqModelBase": "._seqmodels",
+        "DanQModule": "._seqmodules",
+        "FactorNetModule": "._seqmodules",
+        "ScFANModule": "._seqmodules",
+        "SeqModule": "._seqtraining",
+        "SeqTrainingPlan": "._seqtraining",
+        "SAILERModule": "._sailer_module",
+        "SAILERTrainingPlan": "._sailer_training",
+        "DGEXModule": "._dgex_module",
+        "DGEXTrainingPlan": "._dgex_training",
     },
 )

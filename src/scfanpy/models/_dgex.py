@@ -58,7 +58,7 @@ _ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 class DGEX(LandmarkRegressorMixin, BaseModelClass):
     """D-GEX: a multi-layer perceptron from landmark genes to target genes (Chen et al. 2016).
 
-    Architecture (:class:`~scfanpy.models._dgex_module.DGEXModule`): landmarks and targets standardised per
+    Architecture (:class:`~scfanpy.models.DGEXModule`): landmarks and targets standardised per
     gene with the training cells' mean and standard deviation (as the paper normalised each gene);
     ``n_layers`` hidden layers of ``n_hidden`` tanh units, each followed by dropout; a linear output
     layer; predictions are returned in the data's units. When there are more than
@@ -78,7 +78,7 @@ class DGEX(LandmarkRegressorMixin, BaseModelClass):
     hidden layers' outputs (not on the landmarks), hidden weights start Glorot-uniform and the read-out
     near zero.
 
-    Training goes through scvi-tools (:mod:`scfanpy.models._dgex_training`): a
+    Training goes through scvi-tools (:class:`~scfanpy.models.DGEXTrainingPlan`): a
     :class:`~scvi.dataloaders.DataSplitter` over the training / validation cells drawn from
     ``random_state``, a :class:`~scvi.train.TrainingPlan` subclass that records each epoch, stops early and
     restores the best epoch, and a :class:`~scvi.train.TrainRunner`; ``save`` / ``load`` are the base
@@ -87,9 +87,9 @@ class DGEX(LandmarkRegressorMixin, BaseModelClass):
     Parameters
     ----------
     adata
-        AnnData registered with :meth:`setup_anndata`.
+        AnnData registered with ``setup_anndata``.
     registry
-        Used by :meth:`load` to rebuild a model without data.
+        Used by ``load`` to rebuild a model without data.
     n_hidden
         Units per hidden layer.
     n_layers
@@ -115,7 +115,7 @@ class DGEX(LandmarkRegressorMixin, BaseModelClass):
         DataFrame per epoch: ``epoch``, ``train_loss``, ``validation_loss``, ``validation_mae`` (in the
         data's units), ``seconds``.
     module
-        The :class:`~scfanpy.models._dgex_module.DGEXModule`.
+        The :class:`~scfanpy.models.DGEXModule`.
 
     Examples
     --------
@@ -263,9 +263,9 @@ class DGEX(LandmarkRegressorMixin, BaseModelClass):
             distributed).
         {random_state}
         datasplitter_kwargs
-            Passed to :class:`~scfanpy.models._dgex_training.DGEXDataSplitter` (e.g. ``pin_memory``).
+            Passed to scvi's :class:`~scvi.dataloaders.DataSplitter` subclass (e.g. ``pin_memory``).
         plan_kwargs
-            Passed to :class:`~scfanpy.models._dgex_training.DGEXTrainingPlan`: Adam's ``lr`` (default
+            Passed to :class:`~scfanpy.models.DGEXTrainingPlan`: Adam's ``lr`` (default
             ``1e-3``) and ``weight_decay`` (L2, default ``0``), ``min_delta``, ...
         **trainer_kwargs
             Passed to :class:`~scvi.train.Trainer` (e.g. ``enable_progress_bar=False``).
@@ -305,7 +305,7 @@ class DGEX(LandmarkRegressorMixin, BaseModelClass):
         )
         runner()
 
-    def _initialize(self, train_idx: np.ndarray, seed: int) -> None:
+    def _initialize(self, train_idx: np.ndarray, random_state: int) -> None:
         """Fresh weights, standardisation from the training cells, and (L1 loss) read-out at the median."""
         X = columns(self.adata, self.landmarks_, self.layer_)
         Y = columns(self.adata, self.targets_, self.layer_)
@@ -315,7 +315,7 @@ class DGEX(LandmarkRegressorMixin, BaseModelClass):
         self.module.set_standardization(x_mean, x_std, y_mean, y_std)
         if self.module.objective == "mae":
             # the L1 optimum of a constant predictor: each target's median
-            self.module.set_output_bias((column_median(Y, train_idx, random_state=seed) - y_mean) / y_std)
+            self.module.set_output_bias((column_median(Y, train_idx, random_state=random_state) - y_mean) / y_std)
 
     # ------------------------------------------------------------------ queries
     def _predict_landmarks(self, X, cols: np.ndarray, batch_size: int) -> np.ndarray:
@@ -333,12 +333,12 @@ class DGEX(LandmarkRegressorMixin, BaseModelClass):
 
     @classmethod
     def load(cls, dir_path: str, adata: AnnData | None = None, **kwargs) -> DGEX:
-        """Load a model saved with :meth:`save` (scvi-tools' format).
+        """Load a model saved with :meth:`~scvi.model.base.BaseModelClass.save` (scvi-tools' format).
 
         Parameters
         ----------
         dir_path
-            Folder written by :meth:`save`.
+            Folder written by :meth:`~scvi.model.base.BaseModelClass.save`.
         adata
             Data set up like the training data, to train further or predict without ``adata=``; ``None``
             loads the model alone (enough for :meth:`predict` on any data holding the landmarks).

@@ -96,7 +96,7 @@ class _LandmarkBaseline(LandmarkRegressorMixin):
 
     @property
     def history(self) -> pd.DataFrame:
-        """Per-epoch training record (empty: the baselines are fit in closed form)."""
+        """Per-epoch training record, empty for the baselines (fit in closed form)."""
         return self.history_
 
     def __repr__(self) -> str:
@@ -161,7 +161,7 @@ class _LandmarkBaseline(LandmarkRegressorMixin):
 
     @classmethod
     def load(cls, dir_path: str | Path, adata: ad.AnnData | None = None):
-        """Load a model saved by :meth:`save`.
+        """Load a model saved by :meth:`~scvi.model.base.BaseModelClass.save`.
 
         ``adata`` (optional): data holding the model's landmarks and targets, kept as the model's data.
         """
@@ -222,9 +222,9 @@ class LinearLandmarkRegressor(_LandmarkBaseline):
     Parameters
     ----------
     adata
-        AnnData registered with :meth:`setup_anndata`.
+        AnnData registered with ``setup_anndata``.
     registry
-        Used by :meth:`load` to rebuild a model without data.
+        Used by ``load`` to rebuild a model without data.
     alpha
         Ridge penalty (in standardised units), or a sequence of candidates: then the one with the lowest
         MAE on a random ``validation_size`` share of the training cells is chosen and the model is refit
@@ -339,9 +339,9 @@ class KNNLandmarkRegressor(_LandmarkBaseline):
     Parameters
     ----------
     adata
-        AnnData registered with :meth:`setup_anndata`.
+        AnnData registered with ``setup_anndata``.
     registry
-        Used by :meth:`load` to rebuild a model without data.
+        Used by ``load`` to rebuild a model without data.
     n_neighbors
         ``k``, or a sequence of candidates chosen by MAE on a random ``validation_size`` share of the
         training cells (``n_neighbors_`` holds the choice).

@@ -86,7 +86,7 @@ class DGEXModule(BaseModuleClass):
         Dropout rate after each hidden layer (the paper tried 0%, 10% and 25%).
     n_networks
         Number of sub-networks; target ``j`` is predicted by the sub-network whose group holds it
-        (groups from :func:`split_targets`). ``1`` gives a single network over all targets.
+        (groups from ``split_targets``). ``1`` gives a single network over all targets.
     loss
         ``'mse'`` (squared error on standardised targets, the paper's objective) or ``'mae'``.
     landmark_index, target_index

@@ -137,7 +137,7 @@ class DGEXTrainingPlan(TrainingPlan):
     Parameters
     ----------
     module
-        A :class:`~scfanpy.models._dgex_module.DGEXModule`.
+        A :class:`~scfanpy.models.DGEXModule`.
     monitor
         What early stopping and the kept epoch look at: ``'validation_mae'`` (mean absolute error in
         the data's units) or ``'validation_loss'`` (the training objective on the validation cells).

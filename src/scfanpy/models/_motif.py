@@ -184,7 +184,8 @@ class MotifModel:
 
         Returns
         -------
-        float32 ``(n, n_tfs)``; sequences shorter than a motif get a very low score.
+        scores : numpy.ndarray
+            float32 ``(n, n_tfs)`` best log-odds score; sequences shorter than a motif get a very low score.
         """
         codes = np.asarray(codes)
         if codes.ndim != 2:
@@ -277,7 +278,8 @@ class MotifModel:
 
         Returns
         -------
-        float32 ``(n, n_tfs)`` probabilities, columns in the order of :attr:`tf_names`.
+        probabilities : numpy.ndarray
+            float32 ``(n, n_tfs)``, columns in the order of ``tf_names``.
         """
         codes = np.asarray(codes)
         return self.calibrate(self.scan_codes(codes, batch_size=batch_size), codes.shape[1])
@@ -287,7 +289,8 @@ class MotifModel:
 
         Returns
         -------
-        DataFrame ``(n_sequences, n_tfs)``.
+        probabilities : pandas.DataFrame
+            Sequences x TFs.
         """
         if isinstance(seqs, str):
             seqs = [seqs]

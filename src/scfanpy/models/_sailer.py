@@ -140,7 +140,7 @@ class SAILER(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     Parameters
     ----------
     adata
-        AnnData or MuData registered with :meth:`setup_anndata` / :meth:`setup_mudata`.
+        AnnData or MuData registered with ``setup_anndata`` / :meth:`setup_mudata`.
     n_latent
         Latent dimension (paper: 10).
     n_hidden
@@ -274,7 +274,7 @@ class SAILER(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         mdata
             MuData with a cells x peaks modality.
         layer, batch_key, continuous_covariate_keys, depth_key
-            As in :meth:`setup_anndata`.
+            As in ``setup_anndata``.
         modalities
             Which modality each argument refers to, e.g. ``{'layer': 'atac', 'batch_key': 'atac'}``.
             ``'layer'`` defaults to ``'atac'`` (or the only modality); an obs key without an entry is
@@ -387,7 +387,7 @@ class SAILER(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         early_stopping
             Stop on the validation reconstruction loss (needs ``train_size < 1``).
         datasplitter_kwargs, plan_kwargs
-            Passed to :class:`~scvi.dataloaders.DataSplitter` / :class:`SAILERTrainingPlan`.
+            Passed to :class:`~scvi.dataloaders.DataSplitter` / :class:`~scfanpy.models.SAILERTrainingPlan`.
         **trainer_kwargs
             Passed to :class:`~scvi.train.Trainer`.
         """

@@ -30,7 +30,7 @@ def cyclical_beta(epoch: int, *, n_epochs_warmup: int, cycle_epochs: float, rati
 
 
 class SAILERTrainingPlan(TrainingPlan):
-    """scvi :class:`~scvi.train.TrainingPlan` whose ``kl_weight`` follows :func:`cyclical_beta`.
+    """scvi :class:`~scvi.train.TrainingPlan` whose ``kl_weight`` follows ``cyclical_beta``.
 
     Parameters
     ----------

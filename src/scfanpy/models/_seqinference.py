@@ -1,7 +1,7 @@
 """Inference contract shared by every sequence model (used by :func:`scfanpy.tl.predict_tf_binding`).
 
 ``tf_names``, ``input_spec``, ``history``, ``predict_codes``, ``predict_sequences``, ``predict`` and
-``evaluate``: a mixin of :class:`~scfanpy.models._seqmodels.SeqModelBase` (scvi-tools style, like its
+``evaluate``: a mixin of :class:`~scfanpy.models.SeqModelBase` (scvi-tools style, like its
 ``RNASeqMixin``). Inputs stay compact on the CPU (uint8 codes); each batch is cropped or padded to the
 window, moved to the model's device and one-hot encoded there (:func:`scfanpy._torch.predict_batched`).
 """

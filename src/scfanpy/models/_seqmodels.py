@@ -4,7 +4,7 @@ A model (this module: ``setup_anndata``, ``train``, ``save``/``load`` of
 :class:`scvi.model.base.BaseModelClass`) over an scvi-tools module
 (:class:`~scfanpy.models._seqtraining.SeqModule`) around a pure torch net
 (:mod:`~scfanpy.models._seqmodules`). Training runs through scvi-tools' ``DataSplitter`` (with the
-region split as explicit indices), :class:`~scfanpy.models._seqtraining.SeqTrainingPlan` and
+region split as explicit indices), :class:`~scfanpy.models.SeqTrainingPlan` and
 ``TrainRunner``. The region AnnData layout is described in :mod:`~scfanpy.models._seqdata`; the
 inference contract (``tf_names``, ``input_spec``, ``predict_codes``, ``predict_sequences``,
 ``predict``, ``evaluate``, ``history``) in :mod:`~scfanpy.models._seqinference`.
@@ -81,9 +81,9 @@ class SeqModelBase(SeqInferenceMixin, SeqTrainingMixin, BaseModelClass):
     Parameters
     ----------
     adata
-        Region AnnData registered with :meth:`setup_anndata`; None for a model without data.
+        Region AnnData registered with ``setup_anndata``; None for a model without data.
     registry
-        scvi-tools registry (used by :meth:`load`; leave None).
+        scvi-tools registry (used by ``load``; leave None).
     tf_names
         Output names (default: the label columns / ``uns['tf_names']``).
     window
@@ -205,7 +205,7 @@ class SeqModelBase(SeqInferenceMixin, SeqTrainingMixin, BaseModelClass):
             Names of the signal tracks (default ``uns[signal_key + '_names']`` or ``track0..``).
         **kwargs
             Passed to :meth:`scvi.data.AnnDataManager.register_fields`. A saved registry passed by
-            :meth:`load` (``source_registry``) is not transferred: the data is registered afresh.
+            ``load`` (``source_registry``) is not transferred: the data is registered afresh.
 
         Examples
         --------
@@ -242,7 +242,7 @@ class SeqModelBase(SeqInferenceMixin, SeqTrainingMixin, BaseModelClass):
         """The scvi-tools registry of an empty region AnnData (no regions, ``window``-bp codes).
 
         The registry of a model without data (pretrained or imported weights): made by the same
-        :meth:`setup_anndata`, so that it carries the set-up arguments and fields a saved model needs.
+        ``setup_anndata``, so that it carries the set-up arguments and fields a saved model needs.
         """
         empty = empty_regions(window)
         cls.setup_anndata(empty)
@@ -267,12 +267,12 @@ class SeqModelBase(SeqInferenceMixin, SeqTrainingMixin, BaseModelClass):
         prefix: str | None = None,
         backup_url: str | None = None,
     ) -> SeqModelBase:
-        """Load a model saved with :meth:`save` (scvi-tools' :meth:`~scvi.model.base.BaseModelClass.load`).
+        """Load a model saved with :meth:`~scvi.model.base.BaseModelClass.save` (scvi-tools' :meth:`~scvi.model.base.BaseModelClass.load`).
 
         Parameters
         ----------
         dir_path
-            Folder written by :meth:`save`.
+            Folder written by :meth:`~scvi.model.base.BaseModelClass.save`.
         adata
             Region AnnData to attach (registered with the saved set-up keys). None: the saved
             ``adata.h5ad`` when there is one, else no data; False: no data.
@@ -320,19 +320,19 @@ class DANQ(SeqModelBase):
     """DanQ (Quang & Xie 2016): CNN + BiLSTM TF-binding model on DNA (+ optional signal tracks).
 
     The architecture and its deviations from the paper are documented in
-    :class:`~scfanpy.models._seqmodules.DanQModule` (defaults: 320 filters x 26, pool 13, BiLSTM 320,
+    :class:`~scfanpy.models.DanQModule` (defaults: 320 filters x 26, pool 13, BiLSTM 320,
     dense 925). ``jaspar_init=True`` (or a dict of motifs) gives the DanQ-JASPAR variant: first-layer
     filters initialised from JASPAR motifs and their reverse complements.
 
     Parameters
     ----------
     adata, registry, tf_names, window, n_tracks, track_names, random_state
-        See :class:`SeqModelBase` (``adata``: registered with :meth:`setup_anndata`).
+        See :class:`~scfanpy.models.SeqModelBase` (``adata``: registered with ``setup_anndata``).
     jaspar_init
         False, True (JASPAR motifs of the TFs in ``tf_names`` found in JASPAR, else the CORE
         vertebrate set), or a dict ``{name: (L, 4) probabilities}``.
     **module_kwargs
-        Architecture parameters of :class:`~scfanpy.models._seqmodules.DanQModule`.
+        Architecture parameters of :class:`~scfanpy.models.DanQModule`.
 
     Examples
     --------
@@ -384,16 +384,16 @@ class DANQ(SeqModelBase):
 class FACTORNET(SeqModelBase):
     """FactorNet (Quang & Xie 2019): reverse-complement twin CNN + BiLSTM with per-base signal tracks.
 
-    Architecture and deviations: :class:`~scfanpy.models._seqmodules.FactorNetModule` (defaults of the
+    Architecture and deviations: :class:`~scfanpy.models.FactorNetModule` (defaults of the
     published ENCODE-DREAM models: window 1,002, 32 filters x 34, pool 17, BiLSTM 32, dense 64; tracks
     typically DNase and Unique35 mappability). :meth:`from_keras` imports the published Keras 1.1 models.
 
     Parameters
     ----------
     adata, registry, tf_names, window, n_tracks, track_names, random_state
-        See :class:`SeqModelBase`.
+        See :class:`~scfanpy.models.SeqModelBase`.
     **module_kwargs
-        :class:`~scfanpy.models._seqmodules.FactorNetModule` settings: ``n_filters``, ``filter_width``,
+        :class:`~scfanpy.models.FactorNetModule` settings: ``n_filters``, ``filter_width``,
         ``pool``, ``lstm_hidden``, ``n_dense``, ``n_meta``, ``dropout_conv``, ``dropout``,
         ``recurrent_activation``, ``rc_merge``, ``track_rc_order``.
 
@@ -448,15 +448,15 @@ class FACTORNET(SeqModelBase):
 class SCFAN(SeqModelBase):
     """The scFAN sequence model (Fu et al. 2020): 3 conv blocks with batch norm + dense, DNA + signal.
 
-    Architecture and deviations: :class:`~scfanpy.models._seqmodules.ScFANModule` (defaults: window
+    Architecture and deviations: :class:`~scfanpy.models.ScFANModule` (defaults: window
     1,000; conv 160/240/240 x 8 with BN + ReLU, pool 4, dropout 0.2/0.2/0.5, dense 919).
 
     Parameters
     ----------
     adata, registry, tf_names, window, n_tracks, track_names, random_state
-        See :class:`SeqModelBase`.
+        See :class:`~scfanpy.models.SeqModelBase`.
     **module_kwargs
-        :class:`~scfanpy.models._seqmodules.ScFANModule` settings: ``channels``, ``kernel``, ``pool``,
+        :class:`~scfanpy.models.ScFANModule` settings: ``channels``, ``kernel``, ``pool``,
         ``dropout``, ``n_dense``, ``padding``, ``bn_eps``, ``bn_momentum``.
 
     Examples

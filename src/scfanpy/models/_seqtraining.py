@@ -1,8 +1,8 @@
 """scvi-tools side of the sequence models: the module around a pure torch net, and the training plan.
 
-- :class:`SeqModule` (:class:`scvi.module.base.BaseModuleClass`) wraps a net of
-  :mod:`~scfanpy.models._seqmodules` (DanQ, FactorNet, the scFAN CNN): ``inference`` one-hot encodes the
-  uint8 codes on their device and runs the net (logits), ``generative`` gives the probabilities, ``loss``
+- :class:`SeqModule` (:class:`scvi.module.base.BaseModuleClass`) wraps one of the pure networks
+  (:class:`~scfanpy.models.DanQModule`, :class:`~scfanpy.models.FactorNetModule`,
+  :class:`~scfanpy.models.ScFANModule`): ``inference`` one-hot encodes the uint8 codes on their device and runs the net (logits), ``generative`` gives the probabilities, ``loss``
   is the masked binary cross-entropy over the observed labels.
 - :class:`SeqTrainingPlan` (:class:`scvi.train.TrainingPlan`): Adam (``lr``, ``weight_decay``),
   optional :class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` on the validation AUPRC, validation
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import anndata as ad
 import numpy as np
@@ -119,7 +119,7 @@ class SeqModule(BaseModuleClass):
     Parameters
     ----------
     net
-        A net of :mod:`~scfanpy.models._seqmodules`: input ``(n, 4 + n_tracks, window)``, output logits
+        A pure network (e.g. :class:`~scfanpy.models.DanQModule`): input ``(n, 4 + n_tracks, window)``, output logits
         ``(n, n_tfs)``.
     n_tracks
         Number of signal tracks the net reads after the 4 DNA rows.
@@ -165,7 +165,7 @@ class SeqModule(BaseModuleClass):
         pos_weight: torch.Tensor | None = None,
         label_index: torch.Tensor | None = None,
     ) -> LossOutput:
-        """Mean binary cross-entropy over the observed labels (:func:`masked_bce_with_logits`)."""
+        """Mean binary cross-entropy over the observed labels (``masked_bce_with_logits``)."""
         y = observed_labels(tensors[SEQ_KEYS.LABELS], tensors.get(SEQ_KEYS.MASK), label_index)
         pw = None if pos_weight is None else pos_weight.to(y.device)
         loss = masked_bce_with_logits(inference_outputs["logits"], y, pos_weight=pw)
@@ -322,7 +322,7 @@ class SeqTrainingMixin:
     """``train`` of the sequence models (scvi-tools style, like its ``UnsupervisedTrainingMixin``).
 
     Needs ``module`` (a :class:`SeqModule`), ``adata_manager``, ``tf_names_`` and ``_setup`` (the
-    set-up keys) of :class:`~scfanpy.models._seqmodels.SeqModelBase`.
+    set-up keys) of :class:`~scfanpy.models.SeqModelBase`.
     """
 
     def _label_index(self, adata: ad.AnnData) -> list[int] | None:
@@ -402,12 +402,12 @@ class SeqTrainingMixin:
         datasplitter_kwargs: dict[str, Any] | None = None,
         random_state: int | np.random.Generator | None = 0,
         **trainer_kwargs: Any,
-    ) -> SeqTrainingMixin:
+    ) -> Self:
         """Train with scvi-tools: masked BCE, Adam, early stopping on the mean validation AUPRC.
 
         Regions with ``split == 'train'`` are fitted, ``'valid'`` drives early stopping and the kept
         (best-AUPRC) weights (scvi-tools' ``DataSplitter`` with these indices,
-        :class:`~scfanpy.models._seqtraining.SeqTrainingPlan`, ``TrainRunner``). Runs on the GPU with
+        :class:`~scfanpy.models.SeqTrainingPlan`, ``TrainRunner``). Runs on the GPU with
         mixed precision (bf16 where supported) when one is present.
 
         Parameters
@@ -426,7 +426,7 @@ class SeqTrainingMixin:
         early_stopping_monitor
             ``'valid_auprc'``, ``'valid_auroc'`` or ``'valid_loss'``.
         plan_kwargs
-            :class:`~scfanpy.models._seqtraining.SeqTrainingPlan` settings: ``lr`` (1e-3),
+            :class:`~scfanpy.models.SeqTrainingPlan` settings: ``lr`` (1e-3),
             ``weight_decay`` (0), ``pos_weight`` (weight of positive labels, scalar or one per TF),
             ``reduce_lr_on_plateau`` (False), ``lr_factor`` (0.1), ``lr_patience`` (0): multiply the
             learning rate by ``lr_factor`` when the validation AUPRC has not improved for more than
