@@ -4,7 +4,8 @@
 - the pure torch modules import no AnnData / scanpy / mudata;
 - ``genome`` and ``datasets`` do not import each other;
 - no import cycle between scfanpy modules (imports inside functions count too);
-- no source file over 600 lines, no function over 100 lines unless listed below with its reason.
+- no source file over 600 lines, no function over 100 lines (docstring not counted) unless listed below
+  with its reason.
 """
 
 from __future__ import annotations
@@ -173,6 +174,9 @@ def test_function_lengths():
         for n in ast.walk(ast.parse(path.read_text())):
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = (n.end_lineno or n.lineno) - n.lineno + 1
+                doc = n.body[0] if n.body and isinstance(n.body[0], ast.Expr) else None
+                if doc is not None and isinstance(getattr(doc, "value", None), ast.Constant):
+                    length -= (doc.end_lineno or doc.lineno) - doc.lineno + 1  # the docstring is not logic
                 name = f"{mod}.{n.name}"
                 if length > MAX_FUNCTION_LINES and name not in LONG_FUNCTIONS_ALLOWED:
                     long[name] = length

@@ -57,10 +57,17 @@ def test_accuracy_vs_truth(sim_scored):
     a, _, truth = sim_scored
     # per-cell binding at the cell's accessible peaks, per TF with bound and unbound peaks there
     assert _per_cell_auroc(a, truth) > 0.85
-    A = a.obsm["tf_activity"]
+    # the uncorrected probability score (what this test measured before the bias correction)
+    A = a.obsm["tf_activity_raw"]
     rho = [spearmanr(A[t], truth.activity[t]).statistic for t in truth.tfs]
     assert np.mean(rho) > 0.6 and min(rho) > 0.45
-    tfa = sfp.tl.tf_activity_adata(a, scale=True)
+    # the corrected default: weaker here (measured mean 0.54, min 0.19): on this simulator every peak's
+    # accessibility comes from planted TFs, so accessibility-matched background peaks carry other TFs'
+    # programs; real cells, where the correction removes the GC artefact, are the check that matters
+    # (docs/benchmarks/tf_activity.md)
+    rho_z = [spearmanr(a.obsm["tf_activity"][t], truth.activity[t]).statistic for t in truth.tfs]
+    assert np.mean(rho_z) > 0.45 and min(rho_z) > 0.1
+    tfa = sfp.tl.tf_activity_adata(a, key="tf_activity_raw", scale=True)
     sc.pp.neighbors(tfa, use_rep="X", n_neighbors=15, random_state=0)
     sc.tl.leiden(tfa, resolution=0.3, flavor="igraph", n_iterations=2, random_state=0)
     assert adjusted_rand_score(tfa.obs["cell_type"], tfa.obs["leiden"]) > 0.85
@@ -69,7 +76,7 @@ def test_accuracy_vs_truth(sim_scored):
 def test_scfan_score(sim_scored):
     a, genome, truth = sim_scored
     b = a.copy()
-    sfp.tl.predict_tf_binding(b, method="scfan", tfs=truth.tfs, verbose=False)
+    sfp.tl.predict_tf_binding(b, method="scfan", tfs=truth.tfs, correct_bias=False, verbose=False)
     A = b.obsm["tf_activity"].to_numpy()
     np.testing.assert_allclose(A.sum(1), 1.0, atol=1e-5)  # top-2 votes / (2 x bins)
     assert (A >= 0).all()
@@ -90,7 +97,7 @@ def test_probability_score_manual(sim_scored):
     S = a.layers["smoothed"][3]
     v = np.log1p(1e6 * S.data / a.obs["smoothed_depth"].iloc[3])
     expected = (v[:, None] * P[S.indices]).sum(0) / v.sum() - P.mean(0)
-    np.testing.assert_allclose(a.obsm["tf_activity"].iloc[3].to_numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(a.obsm["tf_activity_raw"].iloc[3].to_numpy(), expected, atol=1e-5)
 
 
 class ToyTrackModel:
@@ -119,12 +126,12 @@ def test_table_vs_exact_track_model(sim_small, tmp_path):
     sfp.pp.add_sequences(a, genome, width=400)  # cropped to the model's 300 bp
     m = ToyTrackModel(truth.tfs[:4])
     errs = {}
-    exact = sfp.tl.predict_tf_binding(a, model=m, n_levels=None, copy=True, verbose=False)
+    exact = sfp.tl.predict_tf_binding(a, model=m, n_levels=None, correct_bias=False, copy=True, verbose=False)
     assert m.calls >= a.layers["smoothed"].nnz  # one pass per (cell, accessible peak)
     E = exact.obsm["tf_activity"].to_numpy()
     for n in (4, 16, 64):
         m.calls = 0
-        t = sfp.tl.predict_tf_binding(a, model=m, n_levels=n, copy=True, verbose=False)
+        t = sfp.tl.predict_tf_binding(a, model=m, n_levels=n, correct_bias=False, copy=True, verbose=False)
         assert m.calls <= a.n_vars * (n + 1)  # the (peak, level) table, whatever the cells
         errs[n] = np.abs(t.obsm["tf_activity"].to_numpy() - E).max()
         assert t.varm["tf_binding_levels"].shape[:2] == (a.n_vars, len(t.uns["tf_activity"]["levels"]))

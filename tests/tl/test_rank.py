@@ -24,9 +24,14 @@ def test_tf_activity_adata(sim_scored):
 def test_rank_tfs_recovers_programs(sim_scored):
     a, _, truth = sim_scored
     sfp.tl.rank_tfs(a, "cell_type")
-    top = sfp.tl.top_tfs(a, n=2)
+    top = sfp.tl.top_tfs(a, n=3)
     assert a.uns["rank_tfs"]["params"]["activity_key"] == "tf_activity"
-    for ct in truth.active.index:
+    for ct in truth.active.index:  # the corrected default: both programme TFs among the top 3
+        specific = {t for t in truth.tfs if truth.active.loc[ct, t] and t != "CTCF"}
+        assert specific <= set(top.loc[ct]), (ct, list(top.loc[ct]), specific)
+    sfp.tl.rank_tfs(a, "cell_type", key="tf_activity_raw", key_added="rank_raw")
+    top = sfp.tl.top_tfs(a, n=2, key="rank_raw")
+    for ct in truth.active.index:  # the uncorrected score: exactly the top 2
         specific = {t for t in truth.tfs if truth.active.loc[ct, t] and t != "CTCF"}
         assert set(top.loc[ct]) == specific, (ct, list(top.loc[ct]), specific)
     df = sc.get.rank_genes_groups_df(a, "type0", key="rank_tfs")

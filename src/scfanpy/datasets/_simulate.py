@@ -19,6 +19,13 @@ Generative model (all draws from one seeded generator):
    shift on a random subset of peaks and a batch-wide depth factor). Counts are Poisson of that rate,
    scaled so a fraction ``target_density`` of the matrix is non-zero. Accessibility therefore
    follows binding, with noise from sampling, depth, batches and TF-independent peaks.
+7. **GC bias** (off by default; what real scATAC has and a motif score confuses with TF activity).
+   ``gc_sd`` gives each peak its own background GC content (normal around ``gc``, clipped to
+   [0.25, 0.75]), drawn before the motifs are planted. With ``g[p]`` a peak's GC share (planted sites
+   included) in units of 0.1 around the mean, the log-rate gains ``gc_accessibility * g[p]`` (GC-rich
+   peaks, like promoters, are open more on average) and ``b[c] * g[p]`` with a per-cell capture bias
+   ``b[c] ~ N(0, gc_bias_sd)`` (cells differ in how well they capture GC-rich fragments, as after
+   Tn5 and PCR). ``truth.params['gc_bias']`` holds ``b``.
 
 Each step is one private helper below, in the order of the draws; the genome is written as a FASTA
 file whose path is returned (this package does not import :mod:`scfanpy.genome`).
@@ -44,6 +51,8 @@ from .._docs import doc_params
 from .._registry import cache_dir
 from .._utils import check_random_state
 from ._jaspar import jaspar_motifs
+from ._simulate_gc import gc_effects as _gc_effects
+from ._simulate_gc import vary_peak_gc as _vary_peak_gc
 
 __all__ = ["DEFAULT_TFS", "SimulatedData", "SimulationTruth", "simulate_scatac"]
 
@@ -298,11 +307,13 @@ def _draw_counts(
     effect: float,
     constitutive: float,
     target_density: float,
-) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    gc_effects: tuple[np.ndarray, float, float] | None = None,
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
     """Poisson counts of the accessibility model.
 
-    Returns ``(X, const, mean_type)``: cells x peaks counts (CSR, float32), which peaks are
-    constitutive, and the cell types x peaks mean rate before depth and batch.
+    ``gc_effects``: ``(peak_gc, gc_accessibility, gc_bias_sd)`` for step 7 of the model (None: off).
+    Returns ``(X, const, mean_type, gc_bias)``: cells x peaks counts (CSR, float32), which peaks are
+    constitutive, the cell types x peaks mean rate before depth and batch, each cell's GC capture bias.
     """
     rng = check_random_state(random_state)
     n_cells, n_peaks = len(cells.cell_type), motif.shape[0]
@@ -310,10 +321,20 @@ def _draw_counts(
     const = rng.random(n_peaks) < constitutive
     base[const] += effect
     motif_f = motif.astype(np.float64)
+    gc_bias = np.zeros(n_cells)
+    g = np.zeros(n_peaks)
+    if gc_effects is not None:
+        peak_gc, gc_accessibility, gc_bias_sd = gc_effects
+        g = (peak_gc - peak_gc.mean()) / 0.1
+        base = base + gc_accessibility * g
+        gc_bias = rng.normal(0, gc_bias_sd, size=n_cells)
 
     def log_rate(rows: np.ndarray) -> np.ndarray:
         return (
-            base[None, :] + effect * (cells.activity[rows] @ motif_f.T) + cells.batch_shift[cells.batch[rows]]
+            base[None, :]
+            + effect * (cells.activity[rows] @ motif_f.T)
+            + cells.batch_shift[cells.batch[rows]]
+            + gc_bias[rows, None] * g[None, :]
         )
 
     # scale so the expected density is target_density (on a sample of cells)
@@ -328,7 +349,7 @@ def _draw_counts(
     mean_type = np.stack(
         [np.exp(base + effect * (a.astype(float) @ motif_f.T) + scale) for a in cells.active]
     )
-    return X, const, mean_type
+    return X, const, mean_type, gc_bias
 
 
 # ---------------------------------------------------------------------------------------- output
@@ -456,6 +477,9 @@ def simulate_scatac(
     peak_width: int = 500,
     n_chromosomes: int = 2,
     gc: float = 0.42,
+    gc_sd: float = 0.0,
+    gc_accessibility: float = 0.0,
+    gc_bias_sd: float = 0.0,
     effect: float = 2.5,
     activity_sd: float = 0.3,
     constitutive: float = 0.1,
@@ -491,6 +515,11 @@ def simulate_scatac(
         Chromosomes of the synthetic genome (``chr1`` ...).
     gc
         Background GC content.
+    gc_sd, gc_accessibility, gc_bias_sd
+        The GC bias model (module docstring, step 7; all 0: off): the spread of the peaks' GC content,
+        the log-rate change of mean accessibility per +0.1 GC, and the spread of the cells' GC capture
+        bias (log-rate change per +0.1 GC). ``gc_sd=0.08, gc_accessibility=0.5, gc_bias_sd=1.0`` with
+        ``target_density=0.02`` is a 10x-like regime where uncorrected motif scores follow GC.
     effect
         Log-rate increase per bound active TF (times the cell's activity).
     activity_sd
@@ -533,10 +562,15 @@ def simulate_scatac(
     rng = check_random_state(random_state)  # one generator for every draw, in this order
     pwms = _motif_matrices(tfs, peak_width)
     seqs, chroms, starts = _layout_genome(rng, n_peaks, n_chromosomes, peak_width, gc)
+    _vary_peak_gc(rng, seqs, chroms, starts, peak_width, gc, gc_sd)
     motif, site_rows = _plant_motifs(rng, seqs, chroms, starts, tfs, pwms, motif_rate, peak_width)
     cells = _draw_cells(rng, tfs, n_cells, n_peaks, **{k: params[k] for k in _CELL_ARGS})
-    X, const, mean_type = _draw_counts(rng, cells, motif, effect, constitutive, target_density)
+    gc_effects = _gc_effects(seqs, chroms, starts, peak_width, gc_sd, gc_accessibility, gc_bias_sd)
+    X, const, mean_type, gc_bias = _draw_counts(
+        rng, cells, motif, effect, constitutive, target_density, gc_effects
+    )
     key = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    params["gc_bias"] = gc_bias.tolist() if gc_effects is not None else []
     fa = _write_genome(seqs, Path(out_dir) if out_dir is not None else cache_dir() / "simulated" / key)
     adata = _assemble(X, cells, chroms, starts, peak_width, const, tfs, fa, random_state)
     truth = _truth(adata, cells, motif, site_rows, mean_type, params)

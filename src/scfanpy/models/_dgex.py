@@ -315,7 +315,9 @@ class DGEX(LandmarkRegressorMixin, BaseModelClass):
         self.module.set_standardization(x_mean, x_std, y_mean, y_std)
         if self.module.objective == "mae":
             # the L1 optimum of a constant predictor: each target's median
-            self.module.set_output_bias((column_median(Y, train_idx, random_state=random_state) - y_mean) / y_std)
+            self.module.set_output_bias(
+                (column_median(Y, train_idx, random_state=random_state) - y_mean) / y_std
+            )
 
     # ------------------------------------------------------------------ queries
     def _predict_landmarks(self, X, cols: np.ndarray, batch_size: int) -> np.ndarray:

@@ -10,6 +10,8 @@ __getattr__, __dir__, __all__ = attach(
         "tf_activity_adata": "._rank",
         "top_tfs": "._rank",
         "cell_tf_binding": "._predict",
+        "motif_similarity": "._archetypes",
+        "motif_archetypes": "._archetypes",
         "sailer": "._sailer",
         "impute_from_landmarks": "._impute",
         # sequence-model evaluation and interpretation

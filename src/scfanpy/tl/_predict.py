@@ -22,7 +22,9 @@ from .._constants import DNA_CODE, SMOOTHED, TF_ACTIVITY, TF_BINDING
 from .._docs import doc_params
 from .._torch import fit_window
 from .._utils import get_adata, is_mudata, log_added, progress, uns_params
+from . import _correction as corr
 from . import _scoring as sc
+from ._predict_docs import DOC_NOTES, DOC_RETURNS
 
 if TYPE_CHECKING:  # pragma: no cover
     from mudata import MuData
@@ -106,6 +108,7 @@ class _Inputs:
     window: int
     n_tracks: int
     had_codes: bool
+    smoothed_here: bool = False
 
 
 def _read_signal(adata: AnnData, layer: str | None) -> tuple[sp.csr_matrix, str]:
@@ -178,9 +181,11 @@ def _check_options(method: str, n_levels: int | None) -> None:
         raise ValueError("n_levels must be a positive integer or None")
 
 
-def _read_inputs(data, *, mod, model, tfs, genome, layer) -> _Inputs:
-    """Resolve the model and its TFs, read the signal, then the sequences (read from ``genome`` last)."""
+def _read_inputs(data, *, mod, model, tfs, genome, layer, smooth, random_state) -> _Inputs:
+    """Resolve the model and its TFs, read the sequences, smooth when asked, then read the signal."""
     adata = get_adata(data, mod)
+    if layer not in (None, "X") and layer not in adata.layers:
+        raise KeyError(f"layers[{layer!r}] not found (layers: {list(adata.layers)})")
     mdl = resolve_model(model, tfs if (model is None or isinstance(model, str)) else None)
     all_tfs = list(mdl.tf_names)
     cols = None
@@ -190,12 +195,20 @@ def _read_inputs(data, *, mod, model, tfs, genome, layer) -> _Inputs:
             raise KeyError(f"TFs not in the model: {missing}")
         cols = np.array([all_tfs.index(t) for t in tfs])
     tf_names = all_tfs if cols is None else [all_tfs[i] for i in cols]
-    V, layer_used = _read_signal(adata, layer)
     window = int(mdl.input_spec.get("window", 0) or 0)
     n_tracks = int(mdl.input_spec.get("n_tracks", 0) or 0)
     had_codes = DNA_CODE in adata.varm
     codes = _peak_codes(adata, genome, window, longer_ok=n_tracks == 0)
-    return _Inputs(adata, mdl, tf_names, cols, V, layer_used, codes, window, n_tracks, had_codes)
+    smoothed_here = smooth and layer is None and SMOOTHED not in adata.layers
+    if smoothed_here:  # scFAN's pipeline: k-NN pseudo-bulk before scoring
+        from ..pp._smooth import smooth as pp_smooth
+
+        logg.info("no layers[%r]: smoothing first (sfp.pp.smooth; smooth=False scores X)", SMOOTHED)
+        pp_smooth(adata, random_state=random_state)
+    V, layer_used = _read_signal(adata, layer)
+    return _Inputs(
+        adata, mdl, tf_names, cols, V, layer_used, codes, window, n_tracks, had_codes, smoothed_here
+    )
 
 
 # ----------------------------------------------------------------------------------------- scoring
@@ -209,6 +222,9 @@ class _Scores:
     levels: np.ndarray | None  # signal levels; None for a sequence-only model or exact
     background: np.ndarray  # float64 (TFs,)
     exact: bool
+    correction: corr.Correction | None = None
+    archetype: pd.Series | None = None
+    x_tf: np.ndarray | None = None
 
 
 def _score(inp: _Inputs, method, n_levels, batch_size, *, chunk_size, random_state, verbose) -> _Scores:
@@ -256,6 +272,33 @@ def _score(inp: _Inputs, method, n_levels, batch_size, *, chunk_size, random_sta
     return _Scores(act, binding, table, levels, background, exact)
 
 
+def _correct(inp: _Inputs, res: _Scores, method, *, n_background, random_state, chunk_size) -> None:
+    """Bias correction (background peaks), archetypes and ``X_tf``, added to ``res``."""
+    start = logg.info(
+        "correcting for GC content and accessibility with %d background peak sets", n_background
+    )
+    counts = corr.signal_counts(inp.adata, inp.layer)
+    res.correction = c = corr.correct(
+        counts,
+        inp.codes,
+        res.binding,
+        method=method,
+        n_background=n_background,
+        random_state=random_state,
+        chunk_size=chunk_size,
+    )
+    if (~c.usable).any():
+        logg.info(
+            "    %d peaks with > %d%% N left out (no sequence evidence)",
+            (~c.usable).sum(),
+            100 * corr.MAX_N_FRACTION,
+        )
+    res.archetype = corr.archetypes_for(inp.model, inp.tf_names)
+    arch = corr.archetype_activity(c.z, res.archetype)
+    res.x_tf = corr.tf_representation(arch, random_state=random_state)
+    logg.info("    finished (%d archetypes)", arch.shape[1], time=start)
+
+
 def _cell_activities(V: sp.csr_matrix, n_tfs: int, score, chunk_size: int, verbose: bool) -> np.ndarray:
     """``score(V_chunk)`` over chunks of ``chunk_size`` cells, stacked: float32 ``(cells, TFs)``."""
     act = np.zeros((V.shape[0], n_tfs), dtype=np.float32)
@@ -276,6 +319,7 @@ def _write_results(
     binding_key: str,
     *,
     store_levels: bool,
+    random_state: Any = 0,
 ) -> None:
     """Write every field of :func:`predict_tf_binding` (see its Returns) and log each one."""
     adata, tf_names, mdl = inp.adata, inp.tf_names, inp.model
@@ -290,8 +334,11 @@ def _write_results(
         log_added("varm", lev_key, f"(peaks, {table.shape[1]} levels, TFs) float16")
     elif lev_key in adata.varm:
         del adata.varm[lev_key]
-    adata.obsm[key_added] = pd.DataFrame(act, index=adata.obs_names, columns=tf_names)
-    log_added("obsm", key_added, f"cells x {len(tf_names)} TFs, method {method!r}")
+    if res.correction is not None:
+        act = _write_correction(adata, inp, res, key_added)
+    else:
+        adata.obsm[key_added] = pd.DataFrame(act, index=adata.obs_names, columns=tf_names)
+        log_added("obsm", key_added, f"cells x {len(tf_names)} TFs, method {method!r}, uncorrected")
     params = {
         "model": _model_name(mdl),
         "model_kind": "sequence-only" if inp.n_tracks == 0 else "accessibility-track",
@@ -300,6 +347,10 @@ def _write_results(
         "n_levels": "exact" if res.exact else (0 if levels is None else len(levels)),
         "window": int(inp.codes.shape[1]),
         "binding_key": binding_key,
+        "correct_bias": res.correction is not None,
+        "n_background": 0 if res.correction is None else int(res.correction.background.shape[1]),
+        "random_state": random_state if isinstance(random_state, (int, np.integer)) else str(random_state),
+        "smoothed_here": inp.smoothed_here,
     }
     uns_params(adata, key_added, params)
     info = adata.uns[key_added]
@@ -312,7 +363,9 @@ def _write_results(
     }
     info["levels"] = np.zeros(0, np.float32) if levels is None else levels
     info["background"] = res.background.astype(np.float32)
-    log_added("uns", key_added, "tf_names, model, levels, background")
+    if res.archetype is not None:
+        info["archetypes"] = {str(k): str(v) for k, v in res.archetype.items()}
+    log_added("uns", key_added, "tf_names, model, levels, background, archetypes")
     if is_mudata(data):
         tf_mod = "tf" if key_added == TF_ACTIVITY else key_added
         data.mod[tf_mod] = AnnData(
@@ -324,57 +377,28 @@ def _write_results(
         log_added("mod", tf_mod, "cells x TFs activity")
 
 
+def _write_correction(adata: AnnData, inp: _Inputs, res: _Scores, key_added: str) -> np.ndarray:
+    """Write the bias-corrected fields (see Returns of :func:`predict_tf_binding`); return the activity."""
+    c, tfs, cells = res.correction, inp.tf_names, adata.obs_names
+    adata.obsm[key_added] = pd.DataFrame(c.z, index=cells, columns=tfs)
+    log_added("obsm", key_added, f"cells x {len(tfs)} TFs, bias-corrected z-score")
+    adata.obsm[f"{key_added}_deviation"] = pd.DataFrame(c.deviation, index=cells, columns=tfs)
+    log_added("obsm", f"{key_added}_deviation", "bias-corrected deviation")
+    adata.obsm[f"{key_added}_raw"] = pd.DataFrame(res.act, index=cells, columns=tfs)
+    log_added("obsm", f"{key_added}_raw", "uncorrected score")
+    adata.var["gc_content"] = c.gc
+    adata.var["n_fraction"] = c.n_fraction
+    adata.var["usable_sequence"] = c.usable
+    log_added("var", "gc_content', 'n_fraction', 'usable_sequence")
+    adata.varm[f"{key_added}_background_peaks"] = c.background
+    log_added("varm", f"{key_added}_background_peaks", f"{c.background.shape[1]} background peaks per peak")
+    adata.obsm["X_tf"] = res.x_tf
+    log_added("obsm", "X_tf", f"{res.x_tf.shape[1]} components over the motif archetypes")
+    return c.z
+
+
 # ----------------------------------------------------------------------------------------- public
-_DOC_RETURNS = """\
-None or AnnData or MuData
-    A copy of ``data`` when ``copy=True``; otherwise ``data`` is changed in place. These fields are
-    written (``adata`` is the modality ``mod`` of a MuData):
-adata.varm['tf_binding'] : :class:`pandas.DataFrame`
-    Peaks x TFs binding probability (key ``binding_key``); for a track model averaged over the cells
-    where the peak is accessible, at their signal levels.
-adata.varm['tf_binding_levels'] : :class:`numpy.ndarray`
-    float16 ``(peaks, levels, TFs)``, the (peak, level) table: track models with ``store_levels``.
-adata.varm['dna_code'] : :class:`numpy.ndarray`
-    uint8 peak sequences, when read here from ``genome``.
-adata.obsm['tf_activity'] : :class:`pandas.DataFrame`
-    Cells x TFs activity (key ``key_added``).
-adata.uns['tf_activity']['params'] : dict
-    ``model``, ``model_kind``, ``method``, ``layer``, ``n_levels``, ``window``, ``binding_key``.
-adata.uns['tf_activity']['tf_names'] : list
-    The TFs, in column order.
-adata.uns['tf_activity']['model'] : dict
-    The model's name, class, TF count and repr.
-adata.uns['tf_activity']['levels'] : :class:`numpy.ndarray`
-    The signal levels of the table (empty for sequence-only models).
-adata.uns['tf_activity']['background'] : :class:`numpy.ndarray`
-    Per-TF mean probability over all peaks, subtracted by ``method='probability'``.
-mdata.mod['tf'] : :class:`anndata.AnnData`
-    MuData only: cells x TFs activity (``key_added`` when not ``'tf_activity'``); ``update()`` called."""
-
-_DOC_NOTES = """\
-A cell's accessible peaks are the non-zero entries of its row of the signal layer. The per-cell
-signal at a peak is one number, ``v = log1p(1e6 * s / depth)``: the neighbourhood sum ``s`` as a
-pseudo-bulk CPM (``depth`` is ``obs['smoothed_depth']``, the row sum for another layer).
-
-A sequence-only model (``input_spec['n_tracks'] == 0``, e.g. the default motif model) gives one
-probability per (peak, TF), evaluated once per peak; the cell's accessibility gates it. A model
-whose window is shorter than the peaks scans each peak in tiles of its window, half overlapping,
-and keeps each TF's maximum. A model with an accessibility track takes the signal as a constant
-track: the signal is quantised to ``n_levels`` levels (quantiles of all non-zero values, minimum and
-maximum included), the network runs once per (peak, level), and a cell's probability at a peak is
-read from that table, linearly interpolated between the two levels around its signal
-(``method='scfan'``: the nearest level). The cost is ``n_peaks x (n_levels + 1)`` forward passes
-whatever the number of cells; nothing dense cells x peaks is formed.
-
-``method='scfan'``: in each accessible peak of a cell the two TFs with the highest probability get
-one vote each; a TF's activity is its votes divided by ``2 x n_accessible_peaks`` (each cell's
-scores sum to 1). ``method='probability'``: the signal-weighted mean probability over the cell's
-accessible peaks minus the mean over all peaks,
-``a[c, t] = sum_p v[c, p] P[c, p, t] / sum_p v[c, p] - mean_p P[p, t]`` (for a track model the
-background is taken at the median signal)."""
-
-
-@doc_params(returns=_DOC_RETURNS, notes=_DOC_NOTES)
+@doc_params(returns=DOC_RETURNS, notes=DOC_NOTES)
 def predict_tf_binding(
     data: AnnData | MuData,
     *,
@@ -383,6 +407,9 @@ def predict_tf_binding(
     method: Literal["probability", "scfan"] = "probability",
     tfs: list[str] | None = None,
     layer: str | None = None,
+    smooth: bool = True,
+    correct_bias: bool = True,
+    n_background: int = 50,
     n_levels: int | None = 16,
     store_levels: bool = True,
     batch_size: int = 256,
@@ -419,7 +446,17 @@ def predict_tf_binding(
     tfs
         TFs to score: JASPAR names for the motif model; for another model a subset of its ``tf_names``.
     layer
-        Signal layer; default ``'smoothed'`` when present, else ``X``.
+        Signal layer; default ``'smoothed'`` (made here by :func:`scfanpy.pp.smooth` when missing and
+        ``smooth``), else ``X``.
+    smooth
+        With ``layer=None`` and no ``layers['smoothed']``: smooth first (scFAN's k-NN pseudo-bulk, default
+        settings of :func:`scfanpy.pp.smooth`). False scores ``X`` as it is.
+    correct_bias
+        Report the activity as a bias-corrected z-score: each cell's score is compared with background
+        peaks matched on GC content, mean accessibility and N fraction (chromVAR's design; see Notes). False
+        keeps the uncorrected score as the activity.
+    n_background
+        Background peak sets for the correction.
     n_levels
         Signal levels of the (peak, level) table for models with an accessibility track; ``None``: exact
         per-(cell, peak) forward passes (slow, for validation). Unused by sequence-only models.
@@ -435,7 +472,8 @@ def predict_tf_binding(
     binding_key
         ``varm`` key of the per-peak probabilities.
     {random_state}
-        Used only to sample the signal values the levels are taken from (above 2 million values).
+        Seeds the background peaks, the smoothing and the sample of signal values the levels are taken
+        from (above 2 million values).
     verbose
         Progress bars.
     {copy}
@@ -452,19 +490,35 @@ def predict_tf_binding(
     --------
     >>> import scfanpy as sfp
     >>> adata, genome, truth = sfp.datasets.simulate_scatac(n_cells=200, n_peaks=300, random_state=1)
-    >>> sfp.pp.smooth(adata, n_neighbors=20)
     >>> sfp.tl.predict_tf_binding(adata, genome=genome, tfs=truth.tfs, verbose=False)
     >>> adata.obsm["tf_activity"].shape
     (200, 8)
     """
     _check_options(method, n_levels)
+    if n_background < 2:
+        raise ValueError(f"n_background must be at least 2, got {n_background}")
     if copy:
         data = data.copy()
-    inp = _read_inputs(data, mod=mod, model=model, tfs=tfs, genome=genome, layer=layer)
+    inp = _read_inputs(
+        data,
+        mod=mod,
+        model=model,
+        tfs=tfs,
+        genome=genome,
+        layer=layer,
+        smooth=smooth,
+        random_state=random_state,
+    )
     res = _score(
         inp, method, n_levels, batch_size, chunk_size=chunk_size, random_state=random_state, verbose=verbose
     )
-    _write_results(data, inp, res, method, key_added, binding_key, store_levels=store_levels)
+    if correct_bias:
+        _correct(
+            inp, res, method, n_background=n_background, random_state=random_state, chunk_size=chunk_size
+        )
+    _write_results(
+        data, inp, res, method, key_added, binding_key, store_levels=store_levels, random_state=random_state
+    )
     return data if copy else None
 
 

@@ -1,0 +1,113 @@
+"""The bias correction and the TF-level representation of :func:`scfanpy.tl.predict_tf_binding`.
+
+Glue between the AnnData inputs and the pure cores of :mod:`._deviations` and :mod:`._archetypes`:
+per-peak covariates (GC content, N fraction, mean accessibility), background peaks, deviations and
+z-scores, motif archetypes and ``X_tf``. Nothing here writes into AnnData (``_predict`` does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from . import _scoring as sc
+from ._archetypes import motif_archetypes
+from ._deviations import background_peaks, deviations, peak_composition
+
+__all__ = ["Correction", "correct", "archetypes_for", "archetype_activity", "tf_representation"]
+
+#: peaks with more N than this (share of the window) carry no sequence evidence: weight 0
+MAX_N_FRACTION = 0.5
+
+
+@dataclass
+class Correction:
+    """Bias-corrected activity and what it was computed from."""
+
+    deviation: np.ndarray  # float32 (cells, TFs): d - mean_b d_b
+    z: np.ndarray  # float32 (cells, TFs)
+    raw_deviation: np.ndarray  # float32 (cells, TFs): d
+    background: np.ndarray  # int32 (peaks, n_background)
+    gc: np.ndarray  # float32 (peaks,)
+    n_fraction: np.ndarray  # float32 (peaks,)
+    usable: np.ndarray  # bool (peaks,)
+
+
+def signal_counts(adata, layer: str) -> sp.csr_matrix:
+    """The layer the activity was scored on, as CSR float64 (``'X'``: ``adata.X``)."""
+    m = adata.X if layer == "X" else adata.layers[layer]
+    return sp.csr_matrix(m, dtype=np.float64)
+
+
+def correct(
+    counts: sp.csr_matrix,
+    codes: np.ndarray,
+    binding: np.ndarray,
+    *,
+    method: str,
+    n_background: int,
+    random_state,
+    chunk_size: int,
+) -> Correction:
+    """Deviations of each (cell, TF) from GC-, accessibility- and N-matched background peaks.
+
+    ``binding`` (peaks x TFs) gives the weights: the probabilities (``method='probability'``) or the
+    top-2 votes of each peak (``'scfan'``); peaks with more than :data:`MAX_N_FRACTION` N get weight 0.
+    """
+    gc, nf = peak_composition(codes)
+    usable = nf <= MAX_N_FRACTION
+    w = binding if method == "probability" else sc.top2_indicator(binding)
+    w = np.where(usable[:, None], w, 0.0)
+    mean_access = np.asarray(counts.mean(0)).ravel()
+    cov = np.c_[gc, np.log1p(mean_access), nf]
+    bg = background_peaks(cov, n_background=n_background, random_state=random_state)
+    d, z, raw = deviations(counts, w, bg, chunk_size=chunk_size)
+    return Correction(d, z, raw, bg.astype(np.int32), gc.astype(np.float32), nf.astype(np.float32), usable)
+
+
+def archetypes_for(model, tf_names: list[str], *, threshold: float = 0.7) -> pd.Series:
+    """Archetype of each TF.
+
+    From the model's motifs (``model.pwms``), else from JASPAR motifs of the same name; TFs without a
+    motif are their own archetype.
+    """
+    pwms = getattr(model, "pwms", None)
+    motifs: dict[str, np.ndarray] = {}
+    if pwms:
+        motifs = {t: np.asarray(pwms[t]) for t in tf_names if t in pwms}
+    else:
+        try:
+            from ..datasets import jaspar_motifs
+
+            allm = {k.upper(): v for k, v in jaspar_motifs().items()}
+            motifs = {t: np.asarray(allm[t.upper()]) for t in tf_names if t.upper() in allm}
+        except Exception:  # noqa: BLE001 - pyjaspar missing or broken: no grouping
+            motifs = {}
+    out = pd.Series({t: t for t in tf_names}, name="archetype", dtype=object)
+    if len(motifs) >= 2:
+        out.update(motif_archetypes(motifs, threshold=threshold))
+    return out
+
+
+def archetype_activity(activity: np.ndarray, archetype: pd.Series) -> pd.DataFrame:
+    """Mean activity of the members of each archetype: cells x archetypes (NaN read as 0)."""
+    a = np.nan_to_num(np.asarray(activity, dtype=np.float64))
+    codes, names = pd.factorize(archetype.to_numpy())
+    M = sp.csr_matrix((np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(names)))
+    counts = np.asarray(M.sum(0)).ravel()
+    return pd.DataFrame((a @ M.toarray()) / counts, columns=pd.Index(names, name="archetype"))
+
+
+def tf_representation(arch_activity: pd.DataFrame, *, n_comps: int = 30, random_state=0) -> np.ndarray:
+    """``X_tf``: PCA of the archetype-level activity (the activity itself when there are few archetypes)."""
+    x = arch_activity.to_numpy(np.float64)
+    k = min(n_comps, x.shape[1] - 1, x.shape[0] - 1)
+    if k < 2:
+        return x.astype(np.float32)
+    from sklearn.decomposition import PCA
+
+    seed = random_state if isinstance(random_state, (int, np.integer)) or random_state is None else 0
+    return PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)
