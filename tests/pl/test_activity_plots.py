@@ -132,3 +132,24 @@ def test_plots_on_published_scfan_scores():
     assert [ax.get_title() for ax in axs] == ["TAL1", "CEBPB"]
     assert len(axs[0].collections[0].get_offsets()) == k562.n_obs
     plt.close("all")
+
+
+def test_rank_tfs_effects_draws_effects_and_q_values(sim_scored):
+    import matplotlib.pyplot as plt
+
+    a, _, truth = sim_scored
+    b = a.copy()
+    sfp.tl.rank_tfs(b, "cell_type", key_added="rk_plot")
+    axes = sfp.pl.rank_tfs_effects(b, key="rk_plot", n_tfs=3, ncols=2, show=False)
+    st = sfp.tl.top_tfs(b, n=3, key="rk_plot", stats=True)
+    groups = list(dict.fromkeys(st["group"]))
+    assert axes.shape == (2, 2) and [ax.get_title() for ax in axes.flat] == groups
+    for ax, g in zip(axes.flat, groups):
+        sub = st[st["group"] == g].iloc[::-1]
+        widths = [p.get_width() for p in ax.patches]
+        np.testing.assert_allclose(widths, sub["effect"].to_numpy(), rtol=1e-6)
+        assert [t.get_text() for t in ax.get_yticklabels()] == list(sub["tf"])
+        assert all("q=" in t.get_text() for t in ax.texts) and len(ax.texts) == 3
+    plt.close("all")
+    with pytest.raises(KeyError, match="rank_tfs"):
+        sfp.pl.rank_tfs_effects(b, key="missing")

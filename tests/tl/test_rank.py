@@ -85,3 +85,32 @@ def test_recluster_published_scfan_scores():
     sc.pp.neighbors(tfa, n_neighbors=15, random_state=0)
     sc.tl.leiden(tfa, resolution=0.5, flavor="igraph", n_iterations=2, random_state=0)
     assert adjusted_rand_score(tfa.obs["cell_type"], tfa.obs["leiden"]) > 0.3
+
+
+def test_rank_tfs_effect_q_values_and_archetypes(sim_scored):
+    a, _, truth = sim_scored
+    b = a.copy()
+    sfp.tl.rank_tfs(b, "cell_type", key_added="rk")
+    st = sfp.tl.top_tfs(b, n=8, key="rk", stats=True)
+    assert list(st.columns) == ["group", "rank", "tf", "effect", "score", "pval", "qval"]
+    assert len(st) == 8 * truth.active.shape[0]
+    # effect = mean activity in the group minus in the other cells, in activity units
+    A, lab = b.obsm["tf_activity"], b.obs["cell_type"].astype(str)
+    row = st.iloc[0]
+    m = (lab == row["group"]).to_numpy()
+    assert row["effect"] == pytest.approx(A[row["tf"]][m].mean() - A[row["tf"]][~m].mean(), rel=1e-4)
+    assert (st["qval"] >= st["pval"] - 1e-12).all() and st["qval"].between(0, 1).all()
+    # the programme TF of each type: large positive effect and significant
+    for ct in truth.active.index:
+        specific = [t for t in truth.tfs if truth.active.loc[ct, t] and t != "CTCF"]
+        sub = st[(st.group == ct) & st.tf.isin(specific)]
+        assert (sub["effect"] > 0.3).all() and (sub["qval"] < 1e-3).all(), sub  # measured >= 0.44
+    # per archetype: the activity averaged over each archetype's TFs, ranked the same way
+    tfa = sfp.tl.tf_activity_adata(b, level="archetype")
+    arch = b.uns["tf_activity"]["archetypes"]
+    assert tfa.n_vars == len(set(arch.values())) and "tfs" in tfa.var
+    sfp.tl.rank_tfs(b, "cell_type", level="archetype", key_added="rk_arch")
+    assert b.uns["rk_arch"]["params"]["level"] == "archetype"
+    assert set(b.uns["rk_arch"]["names"][truth.active.index[0]]) == set(tfa.var_names)
+    with pytest.raises(KeyError, match="archetypes"):
+        sfp.tl.tf_activity_adata(b, key="nope_not_there", level="archetype")

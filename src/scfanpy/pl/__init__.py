@@ -11,6 +11,7 @@ __getattr__, __dir__, __all__ = attach(
         "tf_activity_matrixplot": "._activity",
         "tf_activity_dotplot": "._activity",
         "rank_tfs": "._activity",
+        "rank_tfs_effects": "._rank",
         "tf_binding": "._activity",
         # sequence-model diagnostics
         "training_curves": "._models",

@@ -24,6 +24,22 @@ def _is_activity_adata(adata: AnnData, key: str) -> bool:
     return key not in adata.obsm
 
 
+def _to_archetypes(adata: AnnData, key: str, X: np.ndarray, var: pd.DataFrame):
+    """Activity averaged over the members of each archetype, and the archetypes' ``var``."""
+    from ._correction import archetype_activity
+
+    mapping = adata.uns.get(key, {}).get("archetypes") if not _is_activity_adata(adata, key) else None
+    if not mapping:
+        raise KeyError(
+            f"uns[{key!r}]['archetypes'] not found: score with sfp.tl.predict_tf_binding (correct_bias=True)"
+        )
+    arch = pd.Series([mapping.get(t, t) for t in var.index], index=var.index)
+    A = archetype_activity(X, arch)
+    members = arch.groupby(arch.to_numpy()).apply(lambda s: ", ".join(s.index))
+    var = pd.DataFrame({"tfs": members.reindex(A.columns).to_numpy()}, index=pd.Index(A.columns.astype(str)))
+    return A.to_numpy(np.float32), var
+
+
 @doc_params()
 def tf_activity_adata(
     data: AnnData | MuData,
@@ -33,6 +49,7 @@ def tf_activity_adata(
     max_value: float | None = 10.0,
     mod: str | None = None,
     obsm_keys: list[str] | None = None,
+    level: Literal["tf", "archetype"] = "tf",
 ) -> AnnData:
     """A cells x TFs AnnData of the TF activity, for scanpy (``sc.pp.neighbors``, ``sc.tl.leiden``, ``sc.tl.umap``).
 
@@ -53,6 +70,10 @@ def tf_activity_adata(
     obsm_keys
         ``obsm`` entries copied along (default: all 2-D arrays except the activity, e.g. ``X_lsi``,
         ``X_umap``).
+    level
+        ``'tf'``: one column per TF; ``'archetype'``: one per motif archetype
+        (``uns[key]['archetypes']`` from :func:`predict_tf_binding`), the mean activity of its TFs
+        (NaN read as 0), with ``var['tfs']`` listing the members.
 
     Returns
     -------
@@ -80,6 +101,10 @@ def tf_activity_adata(
             X = np.asarray(A, dtype=np.float32)
             names = adata.uns.get(key, {}).get("tf_names", [f"TF{i}" for i in range(X.shape[1])])
             var = pd.DataFrame(index=pd.Index(list(names)))
+    if level == "archetype":
+        X, var = _to_archetypes(adata, key, X, var)
+    elif level != "tf":
+        raise ValueError(f"level must be 'tf' or 'archetype', got {level!r}")
     out = AnnData(X=X.copy(), obs=adata.obs.copy(), var=var)
     out.layers["activity"] = X.copy()
     keep = obsm_keys
@@ -114,6 +139,7 @@ def rank_tfs(
     method: Literal["wilcoxon", "t-test", "t-test_overestim_var", "logreg"] = "wilcoxon",
     groups: str | list[str] = "all",
     reference: str = "rest",
+    level: Literal["tf", "archetype"] = "tf",
     mod: str | None = None,
     key_added: str = "rank_tfs",
     copy: bool = False,
@@ -134,6 +160,9 @@ def rank_tfs(
         ``'wilcoxon'``, ``'t-test'``, ``'t-test_overestim_var'`` or ``'logreg'`` (scanpy's).
     groups, reference
         As in scanpy.
+    level
+        Rank TFs (``'tf'``) or motif archetypes (``'archetype'``, see :func:`tf_activity_adata`), so a
+        family of near-identical motifs counts once.
     {mod}
     key_added
         ``uns`` key of the result.
@@ -147,12 +176,14 @@ def rank_tfs(
         A copy of ``data`` when ``copy=True``; otherwise ``data`` is changed in place. These fields are
         written (``adata`` is the modality ``mod`` of a MuData):
     adata.uns['rank_tfs'] : dict
-        scanpy's ranking structure (``names``, ``scores``, ``pvals``, ``pvals_adj``,
-        ``logfoldchanges``; key ``key_added``), readable with
-        ``sc.get.rank_genes_groups_df(adata, group, key=key_added)`` or :func:`top_tfs`;
-        ``logfoldchanges`` are not meaningful for activities that can be negative.
+        scanpy's ranking structure (``names``, ``scores``, ``pvals``, ``pvals_adj``: Benjamini-Hochberg
+        q-values by default, ``logfoldchanges``; key ``key_added``) plus ``effect``: the mean activity
+        in the group minus in the reference, in activity units (z-score units for the corrected
+        default). Read it with :func:`top_tfs` (``stats=True`` for effect, p and q) or
+        ``sc.get.rank_genes_groups_df(adata, group, key=key_added)``; ``logfoldchanges`` are not
+        meaningful for activities that can be negative.
     adata.uns['rank_tfs']['params'] : dict
-        scanpy's parameters plus ``activity_key`` (``key``).
+        scanpy's parameters plus ``activity_key`` (``key``) and ``level``.
 
     Examples
     --------
@@ -167,7 +198,7 @@ def rank_tfs(
     adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
     if groupby not in adata.obs:
         raise KeyError(f"obs[{groupby!r}] not found")
-    tfa = tf_activity_adata(adata, key=key, obsm_keys=[])
+    tfa = tf_activity_adata(adata, key=key, obsm_keys=[], level=level)
     if not isinstance(tfa.obs[groupby].dtype, pd.CategoricalDtype):
         tfa.obs[groupby] = tfa.obs[groupby].astype(str).astype("category")
     import warnings
@@ -184,16 +215,36 @@ def rank_tfs(
             use_raw=False,
             **kwargs,
         )
-    adata.uns[key_added] = tfa.uns[key_added]
-    adata.uns[key_added]["params"]["activity_key"] = key
+    result = tfa.uns[key_added]
+    result["effect"] = _effects(tfa, groupby, result["names"], reference)
+    result["params"]["activity_key"] = key
+    result["params"]["level"] = level
+    adata.uns[key_added] = result
     logg.info("ranked %d TFs in %d groups of obs[%r]", tfa.n_vars, tfa.obs[groupby].nunique(), groupby)
     log_added("uns", key_added, "scanpy rank_genes_groups on TF activity")
     return data if copy else None
 
 
+def _effects(tfa: AnnData, groupby: str, names: np.ndarray, reference: str) -> np.ndarray:
+    """Mean activity in each group minus in the reference (``'rest'``: all other cells).
+
+    Aligned with scanpy's ``names`` record array (same fields and order).
+    """
+    X = np.asarray(tfa.X, dtype=np.float64)
+    lab = tfa.obs[groupby].astype(str).to_numpy()
+    col = {v: i for i, v in enumerate(tfa.var_names)}
+    out = {}
+    for g in names.dtype.names:
+        m = lab == g
+        ref = ~m if reference == "rest" else lab == reference
+        diff = np.nanmean(X[m], 0) - np.nanmean(X[ref], 0)
+        out[g] = np.array([diff[col[t]] for t in names[g]], dtype=np.float32)
+    return np.rec.fromarrays(list(out.values()), names=list(out))
+
+
 @doc_params()
 def top_tfs(
-    data: AnnData | MuData, *, n: int = 5, key: str = "rank_tfs", mod: str | None = None
+    data: AnnData | MuData, *, n: int = 5, key: str = "rank_tfs", stats: bool = False, mod: str | None = None
 ) -> pd.DataFrame:
     """The ``n`` top-ranked TFs of each group after :func:`rank_tfs`.
 
@@ -205,20 +256,40 @@ def top_tfs(
         TFs per group.
     key
         The ``key_added`` of :func:`rank_tfs`.
+    stats
+        Return one row per (group, rank) with the statistics instead of the names only.
     {mod}
 
     Returns
     -------
     top : :class:`pandas.DataFrame`
-        Groups x rank (1 to ``n``), the TF names.
+        Groups x rank (1 to ``n``), the TF names; with ``stats``: columns ``group``, ``rank``, ``tf``,
+        ``effect`` (activity units), ``score``, ``pval`` and ``qval`` (Benjamini-Hochberg).
 
     Examples
     --------
     >>> sfp.tl.top_tfs(adata, n=3)  # doctest: +SKIP
     """
     adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
-    names = adata.uns[key]["names"]
+    res = adata.uns[key]
+    names = res["names"]
     groups = list(names.dtype.names)
+    if stats:
+        k = min(n, len(names))
+        rows = [
+            {
+                "group": g,
+                "rank": i + 1,
+                "tf": names[g][i],
+                "effect": float(res["effect"][g][i]) if "effect" in res else np.nan,
+                "score": float(res["scores"][g][i]),
+                "pval": float(res["pvals"][g][i]) if "pvals" in res else np.nan,
+                "qval": float(res["pvals_adj"][g][i]) if "pvals_adj" in res else np.nan,
+            }
+            for g in groups
+            for i in range(k)
+        ]
+        return pd.DataFrame(rows)
     return pd.DataFrame(
         {g: [names[g][i] for i in range(min(n, len(names)))] for g in groups},
         index=pd.RangeIndex(1, min(n, len(names)) + 1, name="rank"),

@@ -1,0 +1,267 @@
+"""Benchmark: does the TF activity name the right TFs? Real cells with real sequence, and the GC-bias simulator.
+
+Side by side in one run, each method in its own process (wall time and peak RSS from ``/usr/bin/time``):
+
+- ``scfanpy``: the one call ``sfp.tl.predict_tf_binding(adata, genome=...)`` (sequences, k-NN smoothing,
+  all JASPAR CORE vertebrate motifs, bias-corrected z-scores); its uncorrected score (``tf_activity_raw``)
+  and ``X_tf`` are read from the same run;
+- ``scfanpy_shuffled``: the same call on the dinucleotide-shuffled genome (same coverage, no real motifs):
+  the control; what survives shuffling does not come from the sequence;
+- ``chromvar``: pychromvar (GC bias, background peaks, MOODS motif matches of the same JASPAR motifs,
+  deviations z-scores);
+- ``lsi``: LSI of the peaks (no TFs), for the clustering reference.
+
+Metrics: ARI of Leiden clusters at the number of labels (k-NN on each representation), and key-TF hits:
+for each labelled type with a known lineage TF family, whether one of its TFs is among the 5 TFs with the
+largest mean difference (type vs rest). Families are regular expressions over JASPAR names (below).
+
+Data sets (``--dataset``):
+- ``buenrostro2015``: chromVAR's example counts, GM12878 vs H1 (50 cells, 29,269 hg19 peaks), from
+  ``../shared/data/scatac/buenrostro2015_gm12878_h1``; needs ``--genome`` = the partial hg19 of
+  ``python ../shared/tools/build_partial_hg19.py --out DIR`` (and ``--shuffled`` its ``--shuffle 1`` build);
+- ``granja2019``: 600 hematopoietic cells (6 types) x 5,000 peaks (only ~1.4% of its peaks have >= 50% real
+  sequence in the partial hg19: a weak check);
+- ``gcsim``: ``simulate_scatac`` with the GC bias model (6 types, one TF programme each, GC-rich motifs active
+  everywhere, 2% non-zeros).
+
+Usage: ``python benchmarks/bench_tf_activity_real.py --dataset buenrostro2015 --genome DIR/hg19_partial.fa
+--shuffled DIR/hg19_partial.shuf1.fa``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+FAMILIES = {
+    "buenrostro2015": {
+        "GM": r"^(EBF|PAX5|IRF[48]|REL|RELA|RELB|NFKB|POU2F2|SPI1|SPIB|ETS1|ELF|FLI1|RUNX3|MEF2)",
+        "H1": r"^(POU5F1|Pou5f1|SOX2|NANOG|ZIC|TEAD|OTX2|POU2F1::SOX2)",
+    },
+    "granja2019": {
+        "B": r"^(EBF|PAX5|IRF[48]|REL|RELA|RELB|NFKB|POU2F2|SPIB|MEF2C)",
+        "CD8.N": r"^(TCF7|LEF1|RUNX|ETS1|TBX21|EOMES)",
+        "GMP": r"^(CEBP|SPI1|Spi1)",
+        "HSC": r"^(GATA2|HLF|MEIS|HOXA9|Hoxa9|ERG|FLI1|RUNX1)",
+        "CMP.LMPP": r"^(GATA2|HLF|MEIS|HOXA9|Hoxa9|ERG|FLI1|RUNX1|CEBP|SPI1|Spi1)",
+        "CLP.2": r"^(TCF3|TCF4|TCF12|Tcf12|EBF|RUNX|IKZF1)",
+    },
+}
+GCSIM_KEY = ["GATA1", "CEBPB", "SPI1", "EBF1", "POU5F1", "FOSL2"]
+GCSIM_UBIQ = ["CTCF", "SP1", "KLF4", "ZNF263"]
+
+
+def _env():
+    os.environ.setdefault("SCFANPY_DATA_DIR", "/tmp/sfpcache")
+    import scfanpy as sfp
+
+    if SHARED.is_dir():
+        sfp.datasets.seed_cache(SHARED)
+    return sfp
+
+
+# -------------------------------------------------------------------------------------------- data
+def prepare(dataset: str, work: Path) -> dict:
+    """Write ``work/adata.h5ad`` (counts, ``obs['cell_type']``, ``var['chr', 'start', 'end']``)."""
+    import anndata as ad
+    import pandas as pd
+    import scipy.io
+    import scipy.sparse as sp
+
+    sfp = _env()
+    info: dict = {}
+    if dataset == "buenrostro2015":
+        d = SHARED / "scatac" / "buenrostro2015_gm12878_h1"
+        X = sp.csr_matrix(scipy.io.mmread(d / "counts_peaks_x_cells.mtx").T.astype(np.float32))
+        meta = pd.read_csv(d / "cell_metadata.tsv", sep="\t", index_col=0)
+        bed = pd.read_csv(d / "peaks.bed", sep="\t", header=None)
+        var = pd.DataFrame({"chr": bed[0].to_numpy(), "start": bed[1].to_numpy(), "end": bed[2].to_numpy()})
+        var.index = [f"{c}:{s}-{e}" for c, s, e in zip(var.chr, var.start, var.end)]
+        adata = ad.AnnData(X, obs=meta.rename(columns={"Cell_Type": "cell_type"}), var=var)
+    elif dataset == "granja2019":
+        adata = sfp.datasets.granja2019()
+    elif dataset == "gcsim":
+        adata, genome, truth = sfp.datasets.simulate_scatac(
+            n_cells=1200,
+            n_peaks=4000,
+            n_cell_types=6,
+            tfs=GCSIM_KEY + GCSIM_UBIQ,
+            n_active=1,
+            ubiquitous=tuple(GCSIM_UBIQ),
+            motif_rate=0.06,
+            gc_sd=0.08,
+            gc_accessibility=0.5,
+            gc_bias_sd=1.0,
+            target_density=0.03,
+            random_state=0,
+        )
+        key = {ct: [t for t in GCSIM_KEY if truth.active.loc[ct, t]] for ct in truth.active.index}
+        info = {"genome": str(genome), "key": key}
+    else:
+        raise ValueError(dataset)
+    adata.obs["cell_type"] = adata.obs["cell_type"].astype(str)
+    adata.write_h5ad(work / "adata.h5ad")
+    return info
+
+
+# ----------------------------------------------------------------------------------------- children
+def child(method: str, work: Path, genome: str) -> None:
+    import anndata as ad
+
+    sfp = _env()
+    adata = ad.read_h5ad(work / "adata.h5ad")
+    t0 = time.perf_counter()
+    out = {}
+    if method.startswith("scfanpy"):
+        sfp.tl.predict_tf_binding(adata, genome=genome, verbose=False)
+        for k in ("tf_activity", "tf_activity_raw"):
+            out[k] = adata.obsm[k].to_numpy()
+        out["X_tf"] = adata.obsm["X_tf"]
+        out["tfs"] = np.array(adata.obsm["tf_activity"].columns, dtype=object)
+        out["usable"] = np.array([adata.var["usable_sequence"].mean()])
+    elif method == "chromvar":
+        import pychromvar as pc
+        import scipy.sparse as sp
+        from pyjaspar import jaspardb
+
+        adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+        adata = adata[:, np.asarray(adata.X.sum(0)).ravel() > 0].copy()
+        adata.var_names = [f"{c}-{s}-{e}" for c, s, e in zip(adata.var.chr, adata.var.start, adata.var.end)]
+        pc.add_peak_seq(adata, genome_file=genome, delimiter="-")
+        pc.add_gc_bias(adata)
+        pc.get_bg_peaks(adata, n_jobs=1)
+        motifs = list(
+            jaspardb(release="JASPAR2024").fetch_motifs(collection="CORE", tax_group=["vertebrates"])
+        )
+        pc.match_motif(adata, motifs=motifs)
+        dev = pc.compute_deviations(adata, n_jobs=1)
+        out["chromvar"] = np.asarray(dev.X, dtype=np.float32)
+        out["tfs"] = np.array([m.name for m in motifs], dtype=object)
+    elif method == "lsi":
+        out["lsi"] = sfp.pp.lsi(adata.X, n_comps=30)
+    out["t_run"] = np.array([time.perf_counter() - t0])
+    np.savez(work / f"{method}.npz", **out)
+
+
+def run_child(method: str, work: Path, genome: str) -> dict:
+    cmd = ["/usr/bin/time", "-v", sys.executable, __file__, "_child", method, str(work), genome]
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", res.stderr)
+    rss = int(m.group(1)) / 1024**2 if m else float("nan")
+    if res.returncode != 0:
+        return {
+            "ok": False,
+            "error": res.stderr.split("Command being timed")[0][-600:],
+            "wall": wall,
+            "rss": rss,
+        }
+    z = np.load(work / f"{method}.npz", allow_pickle=True)
+    return {"ok": True, "wall": wall, "rss": rss, **{k: z[k] for k in z.files}}
+
+
+# -------------------------------------------------------------------------------------------- scoring
+def ari_at_k(X: np.ndarray, labels: np.ndarray) -> float:
+    import anndata as ad
+    import scanpy as sc
+    from sklearn.metrics import adjusted_rand_score
+
+    X = np.nan_to_num(np.asarray(X, dtype=np.float32))
+    b = ad.AnnData(X)
+    sc.pp.neighbors(b, use_rep="X", n_neighbors=min(15, len(X) - 1), transformer="sklearn", random_state=0)
+    k_true, best = len(set(labels)), None
+    for res in (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 1.6, 2.0):
+        sc.tl.leiden(b, resolution=res, flavor="igraph", n_iterations=2, random_state=0, key_added="l")
+        k = b.obs["l"].nunique()
+        if best is None or abs(k - k_true) < best[0]:
+            best = (abs(k - k_true), adjusted_rand_score(labels, b.obs["l"]))
+    return float(best[1])
+
+
+def top5(A: np.ndarray, tfs, labels) -> dict:
+    out = {}
+    for ct in sorted(set(labels)):
+        m = labels == ct
+        eff = np.nanmean(A[m], 0) - np.nanmean(A[~m], 0)
+        out[ct] = [str(tfs[i]) for i in np.argsort(-np.nan_to_num(eff, nan=-np.inf))[:5]]
+    return out
+
+
+def hits(tops: dict, dataset: str, info: dict) -> tuple[int, int]:
+    if dataset == "gcsim":  # the type's programme TF among its top 3
+        key = info["key"]
+        return sum(any(t in tops[ct][:3] for t in key[ct]) for ct in key), len(key)
+    fam = FAMILIES[dataset]
+    n = sum(any(re.match(fam[ct], t, re.I) for t in tops[ct]) for ct in tops if ct in fam)
+    return n, sum(ct in fam for ct in tops)
+
+
+# ------------------------------------------------------------------------------------------------ main
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", choices=["buenrostro2015", "granja2019", "gcsim"], required=True)
+    p.add_argument("--genome", help="partial hg19 FASTA (real data sets)")
+    p.add_argument("--shuffled", help="its dinucleotide-shuffled build (control)")
+    p.add_argument("--methods", default="scfanpy,scfanpy_shuffled,chromvar,lsi")
+    p.add_argument("--work", default="/tmp/bench_tfa_real")
+    args = p.parse_args(argv)
+    import anndata as ad
+
+    work = Path(args.work) / args.dataset
+    work.mkdir(parents=True, exist_ok=True)
+    info = prepare(args.dataset, work)
+    genome = info.get("genome", args.genome)
+    labels = ad.read_h5ad(work / "adata.h5ad").obs["cell_type"].astype(str).to_numpy()
+    rows, tops_all = [], {}
+    for method in args.methods.split(","):
+        g = args.shuffled if method == "scfanpy_shuffled" else genome
+        if method == "scfanpy_shuffled" and not g:
+            continue
+        r = run_child(method, work, g or "")
+        if not r["ok"]:
+            rows.append(f"| {method} | failed: {r['error'].strip().splitlines()[-1][:120]} | | | |")
+            continue
+        reps = {
+            "scfanpy": [("corrected z", "tf_activity"), ("uncorrected", "tf_activity_raw"), ("X_tf", "X_tf")],
+            "scfanpy_shuffled": [("corrected z, shuffled genome", "tf_activity"), ("X_tf, shuffled", "X_tf")],
+            "chromvar": [("chromVAR z", "chromvar")],
+            "lsi": [("LSI (no TFs)", "lsi")],
+        }[method]
+        for name, k in reps:
+            ari = ari_at_k(r[k], labels)
+            h = ""
+            if k not in ("X_tf", "lsi"):
+                tops = top5(r[k], r["tfs"], labels)
+                tops_all[f"{method}: {name}"] = tops
+                n, tot = hits(tops, args.dataset, info)
+                h = f"{n}/{tot}"
+            rows.append(
+                f"| {method}: {name} | {ari:.3f} | {h} | {float(r['t_run'][0]):.0f} s ({r['wall']:.0f} s wall) | {r['rss']:.2f} |"
+            )
+        print(rows[-1], flush=True)
+    print(f"\n{args.dataset}: {len(labels)} cells, labels {sorted(set(labels))}\n")
+    print("| method: representation | ARI | key-TF hits (top 5; gcsim: top 3) | time | peak RSS GB |")
+    print("| --- | --- | --- | --- | --- |")
+    print("\n".join(rows))
+    print("\nTop 5 per type:")
+    for name, tops in tops_all.items():
+        print(f"- {name}: " + "; ".join(f"{ct}: {', '.join(t)}" for ct, t in tops.items()))
+    (work / "result.json").write_text(json.dumps({"rows": rows, "tops": tops_all}, indent=1))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        child(sys.argv[2], Path(sys.argv[3]), sys.argv[4])
+    else:
+        main()
