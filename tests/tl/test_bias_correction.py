@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
 import pytest
 
@@ -11,7 +12,7 @@ GC_TFS = ["GATA1", "CEBPB", "SPI1", "EBF1", "CTCF", "SP1", "KLF4", "ZNF263"]
 GC_RICH = ("SP1", "KLF4", "ZNF263")
 
 
-def test_one_call_smooths_and_writes_the_corrected_fields(sim_small):
+def test_one_call_smooths_and_writes_the_corrected_fields(sim_small, tmp_path):
     adata, genome, truth = sim_small
     a = adata.copy()
     assert "smoothed" not in a.layers
@@ -28,6 +29,14 @@ def test_one_call_smooths_and_writes_the_corrected_fields(sim_small):
     assert a.var["usable_sequence"].all() and a.var["gc_content"].between(0, 1).all()
     assert set(a.uns["tf_activity"]["archetypes"]) == set(truth.tfs)
     assert a.obsm["X_tf"].shape[0] == n and a.obsm["X_tf"].shape[1] >= 2
+    # every new field survives .h5ad
+    back = ad.read_h5ad(a.write_h5ad(tmp_path / "a.h5ad") or tmp_path / "a.h5ad")
+    np.testing.assert_array_equal(back.obsm["tf_activity"].to_numpy(), z)
+    np.testing.assert_array_equal(
+        back.varm["tf_activity_background_peaks"], a.varm["tf_activity_background_peaks"]
+    )
+    assert dict(back.uns["tf_activity"]["archetypes"]) == dict(a.uns["tf_activity"]["archetypes"])
+    np.testing.assert_allclose(back.obsm["X_tf"], a.obsm["X_tf"])
     # seeded: the same random_state gives the same background and activity, another seed another one
     b = adata.copy()
     sfp.tl.predict_tf_binding(b, genome=genome, tfs=truth.tfs, verbose=False)
