@@ -61,12 +61,12 @@ def test_accuracy_vs_truth(sim_scored):
     A = a.obsm["tf_activity_raw"]
     rho = [spearmanr(A[t], truth.activity[t]).statistic for t in truth.tfs]
     assert np.mean(rho) > 0.6 and min(rho) > 0.45
-    # the corrected default: weaker here (measured mean 0.54, min 0.19): on this simulator every peak's
-    # accessibility comes from planted TFs, so accessibility-matched background peaks carry other TFs'
-    # programs; real cells, where the correction removes the GC artefact, are the check that matters
-    # (docs/benchmarks/tf_activity.md)
+    # the corrected default (measured mean 0.63, min 0.24): on this simulator every peak's accessibility
+    # comes from planted TFs, so accessibility-matched background peaks carry other TFs' programmes and
+    # the ubiquitous CTCF loses most; real cells, where the correction removes the GC artefact, are the
+    # check that matters (docs/benchmarks/tf_activity.md)
     rho_z = [spearmanr(a.obsm["tf_activity"][t], truth.activity[t]).statistic for t in truth.tfs]
-    assert np.mean(rho_z) > 0.45 and min(rho_z) > 0.1
+    assert np.mean(rho_z) > 0.55 and min(rho_z) > 0.15
     tfa = sfp.tl.tf_activity_adata(a, key="tf_activity_raw", scale=True)
     sc.pp.neighbors(tfa, use_rep="X", n_neighbors=15, random_state=0)
     sc.tl.leiden(tfa, resolution=0.3, flavor="igraph", n_iterations=2, random_state=0)

@@ -104,7 +104,7 @@ def test_rank_tfs_effect_q_values_and_archetypes(sim_scored):
     for ct in truth.active.index:
         specific = [t for t in truth.tfs if truth.active.loc[ct, t] and t != "CTCF"]
         sub = st[(st.group == ct) & st.tf.isin(specific)]
-        assert (sub["effect"] > 0.3).all() and (sub["qval"] < 1e-3).all(), sub  # measured >= 0.44
+        assert (sub["effect"] > 0.3).all() and (sub["qval"] < 1e-3).all(), sub  # measured >= 0.37
     # per archetype: the activity averaged over each archetype's TFs, ranked the same way
     tfa = sfp.tl.tf_activity_adata(b, level="archetype")
     arch = b.uns["tf_activity"]["archetypes"]

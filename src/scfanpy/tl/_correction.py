@@ -54,12 +54,14 @@ def correct(
 ) -> Correction:
     """Deviations of each (cell, TF) from GC-, accessibility- and N-matched background peaks.
 
-    ``binding`` (peaks x TFs) gives the weights: the probabilities (``method='probability'``) or the
-    top-2 votes of each peak (``'scfan'``); peaks with more than :data:`MAX_N_FRACTION` N get weight 0.
+    ``binding`` (peaks x TFs) gives the weights: ``method='probability'``: the evidence above even odds,
+    ``max(2 P - 1, 0)`` (a peak counts once it is more likely bound than not, fully at ``P = 1``; the many
+    chance partial matches at ``P`` 0.1-0.5 would otherwise outweigh the sites), ``'scfan'``: the top-2
+    votes of each peak. Peaks with more than :data:`MAX_N_FRACTION` N get weight 0.
     """
     gc, nf = peak_composition(codes)
     usable = nf <= MAX_N_FRACTION
-    w = binding if method == "probability" else sc.top2_indicator(binding)
+    w = np.clip(2.0 * binding - 1.0, 0.0, 1.0) if method == "probability" else sc.top2_indicator(binding)
     w = np.where(usable[:, None], w, 0.0)
     mean_access = np.asarray(counts.mean(0)).ravel()
     cov = np.c_[gc, np.log1p(mean_access), nf]

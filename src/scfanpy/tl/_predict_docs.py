@@ -67,8 +67,9 @@ accessible peaks minus the mean over all peaks,
 background is taken at the median signal).
 
 Bias correction (``correct_bias``, the default), chromVAR's design (Schep et al., Nature Methods 2017)
-on the model's binding weights: with ``x`` the signal layer's counts, ``w[p, t]`` the per-peak
-probability (``'scfan'``: the peak's top-2 votes) and ``e[p]`` the peak's share of all signal, a cell's
+on the model's binding weights: with ``x`` the signal layer's counts, ``w[p, t] = max(2 P[p, t] - 1, 0)``
+the per-peak evidence above even odds (``'scfan'``: the peak's top-2 votes) and ``e[p]`` the peak's share
+of all signal, a cell's
 deviation is ``d = (sum_p x[c, p] w[p, t] - E) / E`` with ``E = sum_p x[c, p] * sum_p e[p] w[p, t]``.
 Each peak gets ``n_background`` stand-in peaks alike in GC content, log mean accessibility and N
 fraction (Mahalanobis nearest neighbours); background ``b`` moves every weight to the ``b``-th
