@@ -112,5 +112,25 @@ def test_rank_tfs_effect_q_values_and_archetypes(sim_scored):
     sfp.tl.rank_tfs(b, "cell_type", level="archetype", key_added="rk_arch")
     assert b.uns["rk_arch"]["params"]["level"] == "archetype"
     assert set(b.uns["rk_arch"]["names"][truth.active.index[0]]) == set(tfa.var_names)
+    del b.uns["tf_activity"]["archetypes"]  # as after predict_tf_binding(correct_bias=False)
     with pytest.raises(KeyError, match="archetypes"):
-        sfp.tl.tf_activity_adata(b, key="nope_not_there", level="archetype")
+        sfp.tl.tf_activity_adata(b, level="archetype")
+
+
+def test_unscored_data_is_never_read_as_activity(sim_small):
+    """Peaks in X are not TFs: every reader of the activity asks for predict_tf_binding first."""
+    adata, _, _ = sim_small
+    a = adata.copy()
+    for call in (
+        lambda: sfp.tl.rank_tfs(a, "cell_type"),
+        lambda: sfp.tl.tf_activity_adata(a),
+        lambda: sfp.pl.tf_activity_heatmap(a, "cell_type", show=False),
+    ):
+        with pytest.raises(KeyError, match="predict_tf_binding"):
+            call()
+    assert "rank_tfs" not in a.uns  # nothing written before the error
+    # a cells x TFs AnnData of one's own, once flagged, is read as the activity
+    tfa = sfp.tl.tf_activity_adata(
+        a.copy().__class__(X=np.ones((4, 2), np.float32), uns={"activity_in_X": True})
+    )
+    assert tfa.shape == (4, 2) and tfa.uns["activity_in_X"]

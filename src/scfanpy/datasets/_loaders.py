@@ -16,6 +16,7 @@ from anndata import AnnData
 from anndata.utils import make_index_unique
 
 from .. import _logging as logg
+from .._constants import ACTIVITY_IN_X
 from .._registry import fetch, keys
 
 
@@ -376,6 +377,7 @@ def scfan_tf_activity(dataset: str = "buenrostro2018", model: str = "GM12878") -
     if len(tsne) == adata.n_obs:
         adata.obsm["X_tsne_scfan"] = tsne.to_numpy(float)
     adata.uns["dataset"] = {"name": f"scfan_{dataset}_{model}", "source": "sperfu/scFAN@914c50ce example/"}
+    adata.uns[ACTIVITY_IN_X] = True  # X is the activity (cells x TFs), for sfp.tl.rank_tfs and sfp.pl
     logg.info("loaded scFAN %s scores for %s: %d cells x %d TFs", model, dataset, *adata.shape)
     return adata
 

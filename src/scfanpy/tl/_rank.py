@@ -9,7 +9,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import _logging as logg
-from .._constants import TF_ACTIVITY
+from .._constants import ACTIVITY_IN_X, TF_ACTIVITY
 from .._docs import doc_params
 from .._utils import get_adata, log_added
 
@@ -20,8 +20,19 @@ __all__ = ["rank_tfs", "tf_activity_adata", "top_tfs"]
 
 
 def _is_activity_adata(adata: AnnData, key: str) -> bool:
-    """Whether ``adata`` is already cells x TFs (no ``obsm[key]``: the activity is ``X``)."""
-    return key not in adata.obsm
+    """Whether the activity is ``X`` (a cells x TFs AnnData, flagged) rather than ``obsm[key]``.
+
+    Raises when neither holds: peaks in ``X`` are never read as TFs.
+    """
+    if key in adata.obsm:
+        return False
+    if adata.uns.get(ACTIVITY_IN_X, False):
+        return True
+    raise KeyError(
+        f"no TF activity here: obsm[{key!r}] not found and X is not a cells x TFs activity. Run "
+        "sfp.tl.predict_tf_binding(adata, genome=...) first (or pass key= the obsm key you used); a cells x TFs "
+        f"AnnData of your own can be flagged with adata.uns[{ACTIVITY_IN_X!r}] = True."
+    )
 
 
 def _to_archetypes(adata: AnnData, key: str, X: np.ndarray, var: pd.DataFrame):
@@ -107,6 +118,7 @@ def tf_activity_adata(
         raise ValueError(f"level must be 'tf' or 'archetype', got {level!r}")
     out = AnnData(X=X.copy(), obs=adata.obs.copy(), var=var)
     out.layers["activity"] = X.copy()
+    out.uns[ACTIVITY_IN_X] = True
     keep = obsm_keys
     if keep is None:
         keep = [
