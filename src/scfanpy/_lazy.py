@@ -14,7 +14,7 @@ def attach(package: str, mapping: dict[str, str]):
     """Return ``(__getattr__, __dir__, __all__)`` for ``package`` given ``{name: '._module'}``."""
 
     def __getattr__(name: str):
-        if name.startswith("__"):
+        if name.startswith("_"):  # private names are submodules: the import system loads those
             raise AttributeError(name)
         if name in mapping:
             mod = importlib.import_module(mapping[name], package)

@@ -120,6 +120,10 @@ def seed_cache(mirror: str | os.PathLike, *, link: bool = True) -> int:
     >>> sfp.datasets.seed_cache("/shared/scfanpy-mirror")  # doctest: +SKIP
     """
     mirror = Path(mirror)
+    if not mirror.is_dir():
+        raise FileNotFoundError(
+            f"seed_cache: mirror folder {str(mirror)!r} does not exist (or is not a folder)"
+        )
     root = cache_dir()
     n = 0
     for key in registry():

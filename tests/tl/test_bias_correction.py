@@ -110,3 +110,36 @@ def test_gc_artefact_and_its_correction(gc_regime):
     for ct in truth.active.index:
         (key_tf,) = [t for t in GC_TFS if truth.active.loc[ct, t] and t not in ("CTCF", *GC_RICH)]
         assert top.loc[ct, 1] == key_tf, (ct, top.loc[ct, 1], key_tf)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda a: a[:0].copy(), "needs cells and peaks"),
+        (lambda a: _with_value(a, np.nan), "NaN or inf"),
+        (lambda a: _with_value(a, np.inf), "NaN or inf"),
+        (lambda a: _with_value(a, -1.0), "negative"),
+    ],
+)
+def test_bad_counts_are_refused_before_anything_is_written(sim_small, change, match):
+    adata, genome, truth = sim_small
+    a = change(adata.copy())
+    before = (set(a.layers), set(a.obsm), set(a.varm), set(a.uns))
+    with pytest.raises(ValueError, match=match):
+        sfp.tl.predict_tf_binding(a, genome=genome, tfs=truth.tfs, verbose=False)
+    assert (set(a.layers), set(a.obsm), set(a.varm), set(a.uns)) == before
+
+
+def _with_value(a, value):
+    X = a.X.tocsr(copy=True).astype(np.float32)
+    X.data[0] = value
+    a.X = X
+    return a
+
+
+def test_empty_tf_list_and_missing_mirror(sim_small, tmp_path):
+    adata, genome, _ = sim_small
+    with pytest.raises(ValueError, match="tfs=\\[\\]"):
+        sfp.tl.predict_tf_binding(adata.copy(), genome=genome, tfs=[], verbose=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        sfp.datasets.seed_cache(tmp_path / "no_such_mirror")

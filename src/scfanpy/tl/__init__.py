@@ -9,7 +9,7 @@ __getattr__, __dir__, __all__ = attach(
         "rank_tfs": "._rank",
         "tf_activity_adata": "._rank",
         "top_tfs": "._rank",
-        "cell_tf_binding": "._predict",
+        "cell_tf_binding": "._cell_binding",
         "motif_similarity": "._archetypes",
         "motif_archetypes": "._archetypes",
         "sailer": "._sailer",

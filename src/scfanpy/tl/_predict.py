@@ -7,7 +7,6 @@ the ``(peak, level)`` table and the activities, and :func:`_write_results` write
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,7 +28,7 @@ from ._predict_docs import DOC_NOTES, DOC_RETURNS
 if TYPE_CHECKING:  # pragma: no cover
     from mudata import MuData
 
-__all__ = ["predict_tf_binding", "cell_tf_binding"]
+__all__ = ["predict_tf_binding"]
 
 _METHODS = ("probability", "scfan")
 _MOTIF_NAMES = {"motif", "jaspar", "motifs"}
@@ -181,11 +180,34 @@ def _check_options(method: str, n_levels: int | None) -> None:
         raise ValueError("n_levels must be a positive integer or None")
 
 
+def _check_matrix(adata: AnnData, layer: str | None) -> None:
+    """Cells, peaks and the signal's values: clear errors before anything is read or written."""
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ValueError(f"predict_tf_binding needs cells and peaks, got an AnnData of shape {adata.shape}")
+    if layer not in (None, "X") and layer not in adata.layers:
+        raise KeyError(f"layers[{layer!r}] not found (layers: {list(adata.layers)})")
+    for name in dict.fromkeys(
+        [layer if layer not in (None, "X") else "X"]
+        + ([SMOOTHED] if layer is None and SMOOTHED in adata.layers else [])
+    ):
+        m = adata.X if name == "X" else adata.layers[name]
+        vals = m.data if sp.issparse(m) else np.asarray(m)
+        if not np.isfinite(vals).all():
+            raise ValueError(
+                f"{name if name == 'X' else f'layers[{name!r}]'} has NaN or inf values: counts must be finite"
+            )
+        if vals.size and vals.min() < 0:
+            raise ValueError(
+                f"{name if name == 'X' else f'layers[{name!r}]'} has negative values (min {vals.min()}): counts must be >= 0"
+            )
+
+
 def _read_inputs(data, *, mod, model, tfs, genome, layer, smooth, random_state) -> _Inputs:
     """Resolve the model and its TFs, read the sequences, smooth when asked, then read the signal."""
     adata = get_adata(data, mod)
-    if layer not in (None, "X") and layer not in adata.layers:
-        raise KeyError(f"layers[{layer!r}] not found (layers: {list(adata.layers)})")
+    _check_matrix(adata, layer)
+    if tfs is not None and len(tfs) == 0:
+        raise ValueError("tfs=[] selects no TF: pass None (all of the model's TFs) or a list of names")
     mdl = resolve_model(model, tfs if (model is None or isinstance(model, str)) else None)
     all_tfs = list(mdl.tf_names)
     cols = None
@@ -520,71 +542,3 @@ def predict_tf_binding(
         data, inp, res, method, key_added, binding_key, store_levels=store_levels, random_state=random_state
     )
     return data if copy else None
-
-
-@doc_params()
-def cell_tf_binding(
-    data: AnnData | MuData, cells: Any, *, mod: str | None = None, key: str = TF_ACTIVITY
-) -> pd.DataFrame:
-    """Binding probabilities of each given cell at its accessible peaks (after :func:`predict_tf_binding`).
-
-    Parameters
-    ----------
-    data
-        The AnnData / MuData scored by :func:`predict_tf_binding`.
-    cells
-        Cell names, integer positions or a boolean mask.
-    {mod}
-    key
-        The ``key_added`` used by :func:`predict_tf_binding`.
-
-    Returns
-    -------
-    probabilities : :class:`pandas.DataFrame`
-        One row per accessible peak of each cell (a ``(cell, peak)`` MultiIndex), a column ``signal``
-        (the cell's signal ``v`` at the peak) and one column per TF.
-
-    Examples
-    --------
-    >>> df = sfp.tl.cell_tf_binding(adata, [0, 1])  # doctest: +SKIP
-    """
-    adata = get_adata(data, mod)
-    if key not in adata.uns or "params" not in adata.uns[key]:
-        raise KeyError(f"uns[{key!r}] missing: run sfp.tl.predict_tf_binding first")
-    info = adata.uns[key]
-    params = info["params"]
-    bkey = params.get("binding_key", TF_BINDING)
-    layer = params.get("layer", None)
-    idx = _cell_positions(adata, cells)
-    V, _ = _read_signal(adata, None if layer == "X" else layer)
-    Vc = V[idx]
-    rows = np.repeat(idx, np.diff(Vc.indptr))
-    lev_key = f"{bkey}_levels"
-    levels = np.asarray(info.get("levels", []), dtype=np.float32)
-    if lev_key in adata.varm and len(levels) == adata.varm[lev_key].shape[1]:
-        probs = sc.cell_probabilities(adata.varm[lev_key], Vc.indices, Vc.data, levels)
-    else:
-        if params.get("model_kind") == "accessibility-track":
-            logg.warning("per-level table not stored: returning the per-peak average binding")
-        probs = np.asarray(adata.varm[bkey], dtype=np.float32)[Vc.indices]
-    index = pd.MultiIndex.from_arrays(
-        [adata.obs_names[rows], adata.var_names[Vc.indices]], names=["cell", "peak"]
-    )
-    out = pd.DataFrame(probs, index=index, columns=list(info["tf_names"]))
-    out.insert(0, "signal", Vc.data)
-    return out
-
-
-def _cell_positions(adata: AnnData, cells: Any) -> np.ndarray:
-    """Integer positions of ``cells`` (names, positions or a boolean mask)."""
-    if isinstance(cells, (str, os.PathLike)) or np.isscalar(cells):
-        cells = [cells]
-    cells = np.asarray(cells)
-    if cells.dtype == bool:
-        return np.arange(adata.n_obs)[cells]
-    if cells.dtype.kind in "iu":
-        return cells.astype(int)
-    idx = adata.obs_names.get_indexer(cells)
-    if (idx < 0).any():
-        raise KeyError(f"cells not found: {list(cells[idx < 0])[:5]}")
-    return idx
