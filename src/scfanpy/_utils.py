@@ -76,3 +76,18 @@ def check_random_state(random_state: int | np.random.Generator | None) -> np.ran
     if isinstance(random_state, np.random.Generator):
         return random_state
     return np.random.default_rng(random_state)
+
+
+def h5_safe_columns(df) -> None:
+    """Make ``df``'s object columns writable to ``.h5ad`` / ``.h5mu``, in place.
+
+    A MuData's global ``var`` / ``obs`` gets columns that one modality has and another lacks, as object
+    columns mixing values and NaN (e.g. a peak's ``chr`` beside the TFs of ``mod['tf']``), which h5py cannot
+    write. Such a column becomes a categorical of its values as strings, NaN kept missing.
+    """
+    import pandas as pd
+
+    for col in df.columns:
+        s = df[col]
+        if s.dtype == object and not all(isinstance(v, str) for v in s):
+            df[col] = pd.Categorical([v if pd.isna(v) else str(v) for v in s])

@@ -143,3 +143,18 @@ def test_empty_tf_list_and_missing_mirror(sim_small, tmp_path):
         sfp.tl.predict_tf_binding(adata.copy(), genome=genome, tfs=[], verbose=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         sfp.datasets.seed_cache(tmp_path / "no_such_mirror")
+
+
+def test_mudata_result_writes_and_reads_back(sim_small, tmp_path):
+    import mudata as md
+
+    adata, genome, truth = sim_small
+    m = md.MuData({"atac": adata.copy()})
+    sfp.tl.predict_tf_binding(m, genome=genome, tfs=truth.tfs, verbose=False)
+    m.write(tmp_path / "x.h5mu")
+    back = md.read(tmp_path / "x.h5mu")
+    assert set(back.mod) == {"atac", "tf"}
+    np.testing.assert_allclose(
+        back.mod["atac"].obsm["tf_activity"].to_numpy(), m.mod["atac"].obsm["tf_activity"].to_numpy()
+    )
+    np.testing.assert_allclose(back.mod["tf"].X, m.mod["tf"].X)

@@ -20,7 +20,7 @@ from .. import _logging as logg
 from .._constants import DNA_CODE, SMOOTHED, TF_ACTIVITY, TF_BINDING
 from .._docs import doc_params
 from .._torch import fit_window
-from .._utils import get_adata, is_mudata, log_added, progress, uns_params
+from .._utils import get_adata, h5_safe_columns, is_mudata, log_added, progress, uns_params
 from . import _correction as corr
 from . import _scoring as sc
 from ._predict_docs import DOC_NOTES, DOC_RETURNS
@@ -396,6 +396,8 @@ def _write_results(
             var=pd.DataFrame(index=pd.Index(tf_names)),
         )
         data.update()
+        h5_safe_columns(data.var)
+        h5_safe_columns(data.obs)
         log_added("mod", tf_mod, "cells x TFs activity")
 
 

@@ -42,7 +42,9 @@ adata.uns['tf_activity']['levels'] : :class:`numpy.ndarray`
 adata.uns['tf_activity']['background'] : :class:`numpy.ndarray`
     Per-TF mean probability over all peaks, subtracted by ``method='probability'``.
 mdata.mod['tf'] : :class:`anndata.AnnData`
-    MuData only: cells x TFs activity (``key_added`` when not ``'tf_activity'``); ``update()`` called."""
+    MuData only: cells x TFs activity (``key_added`` when not ``'tf_activity'``); ``update()`` called,
+    and object columns that update leaves mixing values and NaN in ``mdata.var`` / ``mdata.obs`` are
+    made categorical so that ``mdata.write`` works."""
 
 DOC_NOTES = """\
 A cell's accessible peaks are the non-zero entries of its row of the signal layer. The per-cell
