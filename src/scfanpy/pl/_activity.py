@@ -260,7 +260,7 @@ def rank_tfs(
     """
     import scanpy as sc
 
-    adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
+    adata = get_adata(data, mod)
     if key not in adata.uns:
         raise KeyError(f"uns[{key!r}] missing: run sfp.tl.rank_tfs first")
     akey = adata.uns[key]["params"].get("activity_key", TF_ACTIVITY)
@@ -311,7 +311,7 @@ def tf_binding(
 
     if kind not in _BINDING_KINDS:
         raise ValueError(f"kind must be one of {_BINDING_KINDS}, got {kind!r}")
-    adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
+    adata = get_adata(data, mod)
     if key not in adata.varm:
         raise KeyError(f"varm[{key!r}] missing: run sfp.tl.predict_tf_binding first")
     B = adata.varm[key]

@@ -65,7 +65,7 @@ def rank_tfs_effects(
 
     from ..tl._rank import top_tfs
 
-    adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
+    adata = get_adata(data, mod)
     if key not in adata.uns or "effect" not in adata.uns[key]:
         raise KeyError(
             f"uns[{key!r}] with effects missing: run sfp.tl.rank_tfs(..., key_added={key!r}) first"

@@ -81,13 +81,10 @@ def archetypes_for(model, tf_names: list[str], *, threshold: float = 0.7) -> pd.
     if pwms:
         motifs = {t: np.asarray(pwms[t]) for t in tf_names if t in pwms}
     else:
-        try:
-            from ..datasets import jaspar_motifs
+        from ..datasets import jaspar_motifs
 
-            allm = {k.upper(): v for k, v in jaspar_motifs().items()}
-            motifs = {t: np.asarray(allm[t.upper()]) for t in tf_names if t.upper() in allm}
-        except Exception:  # noqa: BLE001 - pyjaspar missing or broken: no grouping
-            motifs = {}
+        allm = {k.upper(): v for k, v in jaspar_motifs().items()}
+        motifs = {t: np.asarray(allm[t.upper()]) for t in tf_names if t.upper() in allm}
     out = pd.Series({t: t for t in tf_names}, name="archetype", dtype=object)
     if len(motifs) >= 2:
         out.update(motif_archetypes(motifs, threshold=threshold))

@@ -107,13 +107,9 @@ def background_peaks(
     z = _whiten(x)
     nn = NearestNeighbors(n_neighbors=k + 1).fit(z)
     idx = nn.kneighbors(z, return_distance=False)
-    cand = np.empty((n, k), dtype=np.int64)
-    for i in range(n):  # drop the peak itself (ties may put it anywhere in the row)
-        row = idx[i]
-        row = row[row != i][:k]
-        cand[i, : len(row)] = row
-        if len(row) < k:  # pragma: no cover - only with exact duplicates beyond k
-            cand[i, len(row) :] = row[-1]
+    # drop the peak itself (ties may put it anywhere in the row, or push it out): keep the first k others
+    others = idx != np.arange(n)[:, None]
+    cand = np.take_along_axis(idx, np.argsort(~others, axis=1, kind="stable")[:, :k], axis=1).astype(np.int64)
     rng = np.random.default_rng(random_state)
     if n_background <= k:
         pick = np.argsort(rng.random((n, k)), axis=1)[:, :n_background]

@@ -186,20 +186,17 @@ def _check_matrix(adata: AnnData, layer: str | None) -> None:
         raise ValueError(f"predict_tf_binding needs cells and peaks, got an AnnData of shape {adata.shape}")
     if layer not in (None, "X") and layer not in adata.layers:
         raise KeyError(f"layers[{layer!r}] not found (layers: {list(adata.layers)})")
-    for name in dict.fromkeys(
-        [layer if layer not in (None, "X") else "X"]
-        + ([SMOOTHED] if layer is None and SMOOTHED in adata.layers else [])
-    ):
+    names = ["X"] if layer in (None, "X") else [layer]
+    if layer is None and SMOOTHED in adata.layers:  # the layer scored by default, X smoothed if not
+        names.append(SMOOTHED)
+    for name in names:
         m = adata.X if name == "X" else adata.layers[name]
         vals = m.data if sp.issparse(m) else np.asarray(m)
+        where = "X" if name == "X" else f"layers[{name!r}]"
         if not np.isfinite(vals).all():
-            raise ValueError(
-                f"{name if name == 'X' else f'layers[{name!r}]'} has NaN or inf values: counts must be finite"
-            )
+            raise ValueError(f"{where} has NaN or inf values: counts must be finite")
         if vals.size and vals.min() < 0:
-            raise ValueError(
-                f"{name if name == 'X' else f'layers[{name!r}]'} has negative values (min {vals.min()}): counts must be >= 0"
-            )
+            raise ValueError(f"{where} has negative values (min {vals.min()}): counts must be >= 0")
 
 
 def _read_inputs(data, *, mod, model, tfs, genome, layer, smooth, random_state) -> _Inputs:

@@ -99,7 +99,7 @@ def tf_activity_adata(
     >>> sc.pp.neighbors(tfa, use_rep="X")  # doctest: +SKIP
     >>> sc.tl.leiden(tfa)  # doctest: +SKIP
     """
-    adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
+    adata = get_adata(data, mod)
     if _is_activity_adata(adata, key):
         X = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X, dtype=np.float32)
         var = pd.DataFrame(index=adata.var_names.copy())
@@ -207,7 +207,7 @@ def rank_tfs(
 
     if copy:
         data = data.copy()
-    adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
+    adata = get_adata(data, mod)
     if groupby not in adata.obs:
         raise KeyError(f"obs[{groupby!r}] not found")
     tfa = tf_activity_adata(adata, key=key, obsm_keys=[], level=level)
@@ -282,7 +282,7 @@ def top_tfs(
     --------
     >>> sfp.tl.top_tfs(adata, n=3)  # doctest: +SKIP
     """
-    adata = get_adata(data, mod) if mod is not None or type(data).__name__ == "MuData" else data
+    adata = get_adata(data, mod)
     res = adata.uns[key]
     names = res["names"]
     groups = list(names.dtype.names)
