@@ -44,7 +44,8 @@ def test_dataset_genomes_are_fasta_paths():
 
 def test_encode_decode_roundtrip():
     s = "ACGTNacgtnRY"
-    codes = encode_sequence(s)
+    with pytest.warns(UserWarning, match=r"2 character\(s\) outside ACGTN"):
+        codes = encode_sequence(s)
     assert codes.dtype == np.uint8
     assert codes.tolist() == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 4, 4]
     assert decode_sequence(codes) == "ACGTNACGTNNN"

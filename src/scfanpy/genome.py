@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -22,26 +23,81 @@ from . import _logging as logg
 from ._constants import N_CODE
 from ._registry import GENOMES, fetch_genome
 
-__all__ = ["Genome", "as_genome", "decode_sequence", "encode_sequence", "read_fasta"]
+__all__ = ["Genome", "as_genome", "decode_sequence", "encode_sequence", "encode_sequences", "read_fasta"]
 
 # byte -> code lookup: A=0 C=1 G=2 T=3, anything else (N, IUPAC) = 4; lower case handled too
 _LUT = np.full(256, N_CODE, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
     _LUT[_b] = _i
     _LUT[_b + 32] = _i  # lower case
+#: bytes read as themselves (ACGTN, either case); any other byte is replaced by N and counted
+_KNOWN = np.zeros(256, dtype=bool)
+_KNOWN[np.frombuffer(b"ACGTNacgtn", dtype=np.uint8)] = True
 
 
-def encode_sequence(seq: str | bytes) -> np.ndarray:
-    """Encode DNA as uint8 codes A=0 C=1 G=2 T=3 N=4 (case-insensitive; other letters -> 4).
+def _encode_counted(seq: str | bytes) -> tuple[np.ndarray, int, bytes]:
+    """Codes of ``seq``, the number of characters outside ACGTN (read as N) and a few of them."""
+    if isinstance(seq, str):
+        seq = seq.encode("ascii", errors="replace")  # a non-ASCII character becomes one '?'
+    raw = np.frombuffer(seq, dtype=np.uint8)
+    codes = _LUT[raw]
+    bad = ~_KNOWN[raw]
+    n_bad = int(np.count_nonzero(bad))
+    return codes, n_bad, (np.unique(raw[bad])[:5].tobytes() if n_bad else b"")
+
+
+def warn_replaced(
+    n_bad: int, examples: bytes | str, n_seqs: int | None = None, *, stacklevel: int = 3
+) -> None:
+    """One :class:`UserWarning` saying how many characters outside ACGTN were read as N (none: silent)."""
+    if not n_bad:
+        return
+    if isinstance(examples, bytes):
+        examples = examples.decode("ascii", errors="replace")
+    shown = ", ".join(repr(c) for c in dict.fromkeys(examples))
+    where = f" in {n_seqs} sequence(s)" if n_seqs is not None else ""
+    warnings.warn(
+        f"{n_bad} character(s) outside ACGTN{where} (e.g. {shown}: IUPAC ambiguity codes, digits, "
+        "gaps) were read as N. Replace or remove them first if they are not meant as unknown bases.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def encode_sequence(seq: str | bytes, *, warn: bool = True) -> np.ndarray:
+    """Encode DNA as uint8 codes A=0 C=1 G=2 T=3 N=4 (case-insensitive).
+
+    Characters outside ACGTN (IUPAC ambiguity codes such as ``R``/``Y``, digits, ``-``) are read as N;
+    with ``warn=True`` one :class:`UserWarning` gives their number. To encode many sequences with a
+    single warning use ``scfanpy.genome.encode_sequences``.
 
     Examples
     --------
     >>> encode_sequence("ACgTn")
     array([0, 1, 2, 3, 4], dtype=uint8)
     """
-    if isinstance(seq, str):
-        seq = seq.encode("ascii", errors="replace")
-    return _LUT[np.frombuffer(seq, dtype=np.uint8)]
+    codes, n_bad, ex = _encode_counted(seq)
+    if warn:
+        warn_replaced(n_bad, ex)
+    return codes
+
+
+def encode_sequences(seqs: Iterable[str | bytes]) -> list[np.ndarray]:
+    """:func:`encode_sequence` of each sequence, with one warning for all the replaced characters.
+
+    Returns
+    -------
+    codes : list of numpy.ndarray
+        uint8 codes of each sequence, in order.
+    """
+    out, n_bad, n_seqs, ex = [], 0, 0, b""
+    for s in seqs:
+        c, nb, e = _encode_counted(s)
+        out.append(c)
+        if nb:
+            n_bad, n_seqs, ex = n_bad + nb, n_seqs + 1, (ex + e)[:20]
+    warn_replaced(n_bad, ex, n_seqs)
+    return out
 
 
 def decode_sequence(codes: np.ndarray) -> str:
@@ -91,6 +147,11 @@ class Genome:
         self, path: str | os.PathLike, *, name: str | None = None, aliases: Mapping[str, str] | None = None
     ):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise IsADirectoryError(
+                f"genome: {str(self.path)!r} is a directory; pass a FASTA/2bit file (e.g. "
+                f"{str(self.path / 'hg19.fa')!r}) or a known assembly name ('hg19', 'hg38', 'mm10')"
+            )
         if not self.path.exists():
             raise FileNotFoundError(f"genome file not found: {self.path}")
         self.name = name or self.path.name
@@ -103,11 +164,7 @@ class Genome:
             self._handle = py2bit.open(str(self.path))
             self._sizes = {k: int(v) for k, v in self._handle.chroms().items()}
         else:
-            import pyfaidx
-
-            self._handle = pyfaidx.Fasta(
-                str(self.path), sequence_always_upper=True, rebuild=False, build_index=True, as_raw=True
-            )
+            self._handle = _open_fasta(self.path)
             self._sizes = {k: len(self._handle[k]) for k in self._handle.keys()}
         self._aliases = dict(aliases or {})
 
@@ -152,10 +209,21 @@ class Genome:
 
     def fetch(self, chrom: str, start: int, end: int) -> str:
         """Sequence of ``[start, end)`` (0-based, half-open), upper case, ``N`` past the ends."""
-        return self.fetch_codes(chrom, start, end).tobytes().translate(_DECODE_TABLE).decode()
+        return self.fetch_codes(chrom, start, end, warn=False).tobytes().translate(_DECODE_TABLE).decode()
 
-    def fetch_codes(self, chrom: str, start: int, end: int) -> np.ndarray:
-        """Codes (A=0 C=1 G=2 T=3 N=4) of ``[start, end)``, padded with 4 past the chromosome's ends."""
+    def fetch_codes(self, chrom: str, start: int, end: int, *, warn: bool = True) -> np.ndarray:
+        """Codes (A=0 C=1 G=2 T=3 N=4) of ``[start, end)``, padded with 4 past the chromosome's ends.
+
+        Letters other than ACGTN in the file (IUPAC ambiguity codes of the assembly) are read as N, with
+        one warning giving their number unless ``warn=False``.
+        """
+        codes, n_bad, ex = self._fetch_counted(chrom, start, end)
+        if warn:
+            warn_replaced(n_bad, ex)
+        return codes
+
+    def _fetch_counted(self, chrom: str, start: int, end: int) -> tuple[np.ndarray, int, bytes]:
+        """:meth:`fetch_codes` and the number of letters outside ACGTN read as N (with a few of them)."""
         start, end = int(start), int(end)
         if end < start:
             raise ValueError(f"end < start: {chrom}:{start}-{end}")
@@ -165,9 +233,10 @@ class Genome:
             raise KeyError(f"chromosome {chrom!r} not in genome {self.name} (has {self._preview_chroms()})")
         size = self._sizes[r]
         lo, hi = max(start, 0), min(end, size)
+        n_bad, ex = 0, b""
         if hi > lo:
-            out[lo - start : hi - start] = encode_sequence(self._raw(r, lo, hi))
-        return out
+            out[lo - start : hi - start], n_bad, ex = _encode_counted(self._raw(r, lo, hi))
+        return out, n_bad, ex
 
     # ------------------------------------------------------------------ build checks
     def check_intervals(
@@ -221,6 +290,93 @@ class Genome:
         :func:`scfanpy.datasets.set_cache_dir`).
         """
         return cls(fetch_genome(name, progressbar=progressbar), name=name)
+
+
+def _fai_end(fai: Path) -> int:
+    """Byte offset just past the last record that the ``.fai`` describes (as pyfaidx computes it)."""
+    end = 0
+    for line in fai.read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) < 5:
+            return -1  # not a .fai
+        rlen, offset, lenc, lenb = (int(x) for x in parts[1:5])
+        newlines = -(-rlen // lenc) * (lenb - lenc) if lenc else 0
+        end = max(end, offset + rlen + newlines)
+    return end
+
+
+def _stale_reason(fasta: Path, fai: Path) -> str | None:
+    """Why the index ``fai`` no longer describes ``fasta`` (None: it does)."""
+    if os.path.getmtime(fasta) > os.path.getmtime(fai):
+        return f"the FASTA was modified after its index (mtime of {fasta.name} newer than {fai.name})"
+    if fasta.name.lower().endswith((".gz", ".bgz")):
+        return None  # compressed offsets cannot be checked against the file size
+    try:
+        end = _fai_end(fai)
+    except (ValueError, OSError):
+        end = -1
+    size = fasta.stat().st_size
+    if end < 0:
+        return f"{fai.name} is not a valid FASTA index"
+    if size + 2 < end:  # a missing final newline (or CRLF) shortens the file by 1-2 bytes
+        return f"the index describes {end:,} bytes but {fasta.name} has {size:,}"
+    if size > end:
+        with open(fasta, "rb") as fh:
+            fh.seek(end)
+            if b">" in fh.read(1 << 20):
+                return f"{fasta.name} has records after the last one its index lists"
+    return None
+
+
+def _refresh_index(fasta: Path) -> None:
+    """Remove a stale ``.fai`` (and an outdated ``.gzi``) so that pyfaidx builds fresh ones; logs it.
+
+    Raises :class:`PermissionError` when a stale index cannot be replaced (read-only folder): reading
+    through it would return the wrong bases.
+    """
+    fai, gzi = Path(str(fasta) + ".fai"), Path(str(fasta) + ".gzi")
+    reason = _stale_reason(fasta, fai) if fai.exists() else None
+    if reason is None and gzi.exists() and os.path.getmtime(fasta) > os.path.getmtime(gzi):
+        reason = f"the FASTA was modified after its BGZF index {gzi.name}"
+    if reason is None:
+        return
+    if not os.access(fai.parent, os.W_OK):
+        raise PermissionError(
+            f"the FASTA index of {fasta} is stale ({reason}) and its folder is not writable: index the "
+            f"FASTA again where you can write (samtools faidx), or copy {fasta.name} to a writable folder "
+            "and pass that path"
+        )
+    logg.warning("rebuilding the index of %s: %s", fasta, reason)
+    for f in (fai, gzi):
+        if f.exists() or f.is_symlink():
+            f.unlink()  # a link into a read-only mirror is removed, never written through
+
+
+def _open_fasta(path: Path):
+    """A :class:`pyfaidx.Fasta` of ``path``, its index checked (rebuilt when stale), pyfaidx's errors said plainly."""
+    import pyfaidx
+
+    _refresh_index(path)
+    fai = Path(str(path) + ".fai")
+    try:
+        return pyfaidx.Fasta(
+            str(path), sequence_always_upper=True, rebuild=False, build_index=True, as_raw=True
+        )
+    except pyfaidx.UnsupportedCompressionFormat as e:
+        raise ValueError(
+            f"{path}: a compressed FASTA must be bgzip-compressed (block gzip), not plain gzip: run "
+            f"'gunzip {path.name}' and pass the .fa, or recompress it with 'bgzip'"
+        ) from e
+    except pyfaidx.FastaIndexingError as e:
+        raise ValueError(f"{path} is not a valid FASTA file: {e}") from e
+    except OSError as e:
+        if "rebuild=False" not in str(e):
+            raise
+        raise PermissionError(
+            f"cannot write the FASTA index {fai}: its folder is not writable (or the file could not be "
+            f"read). Index the FASTA once where you can write (samtools faidx {path.name}), or copy it to a "
+            "writable folder and pass that path"
+        ) from e
 
 
 _DECODE_TABLE = bytes.maketrans(bytes(range(5)), b"ACGTN")
