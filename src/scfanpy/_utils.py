@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any
 
 import anndata as ad
@@ -18,20 +19,21 @@ def is_mudata(data: Any) -> bool:
 def get_adata(data: Any, mod: str | None = None) -> ad.AnnData:
     """Return the AnnData to work on: ``data`` itself, or ``data.mod[mod]`` for MuData.
 
-    For a MuData without ``mod``, the modality ``'atac'`` is used when present, else the only one.
+    For a MuData without ``mod``, the modality ``'atac'``; a MuData without one raises a
+    :class:`ValueError` listing its modalities (another modality is never guessed: an RNA modality
+    read as peaks would give wrong answers, not an error).
     """
     if is_mudata(data):
         if mod is None:
-            if "atac" in data.mod:
-                mod = "atac"
-            elif len(data.mod) == 1:
-                mod = next(iter(data.mod))
-            else:
+            if "atac" not in data.mod:
+                shape = ", ".join(f"{k!r} ({v.n_obs} x {v.n_vars})" for k, v in data.mod.items())
                 raise ValueError(
-                    f"MuData has modalities {list(data.mod)}; pass mod= to choose one (e.g. mod='atac')."
+                    f"this MuData has no 'atac' modality (it has {shape or 'none'}): pass mod= with the name "
+                    f"of the modality that holds the peaks, e.g. mod={next(iter(data.mod), 'atac')!r}"
                 )
+            mod = "atac"
         if mod not in data.mod:
-            raise KeyError(f"modality {mod!r} not in MuData (has {list(data.mod)})")
+            raise KeyError(f"modality {mod!r} not in MuData (has {list(data.mod)}): pass one of them as mod=")
         return data.mod[mod]
     if mod is not None:
         raise TypeError(f"mod={mod!r} given but data is a {type(data).__name__}, not a MuData")
@@ -91,3 +93,60 @@ def h5_safe_columns(df) -> None:
         s = df[col]
         if s.dtype == object and not all(isinstance(v, str) for v in s):
             df[col] = pd.Categorical([v if pd.isna(v) else str(v) for v in s])
+
+
+def _damaged(path, why: str) -> OSError:
+    return OSError(
+        f"the saved model file {path} is damaged ({why}): it was truncated or overwritten (an interrupted "
+        "save or copy, a full disk). Save the model again, or copy the folder again from where it was made."
+    )
+
+
+def check_model_file(dir_path, prefix: str | None = None, *, backup_url: str | None = None):
+    """``<dir_path>/<prefix>model.pt``, checked to exist and to be a whole PyTorch archive.
+
+    A missing folder or file raises :class:`FileNotFoundError` (unless ``backup_url`` will fetch it); an
+    empty, truncated or corrupted archive raises :class:`OSError` naming the file and saying it is damaged.
+    """
+    import zipfile
+    from pathlib import Path
+
+    d = Path(dir_path)
+    f = d / f"{prefix or ''}model.pt"
+    if not d.is_dir():
+        raise FileNotFoundError(f"no saved model: {str(d)!r} is not a folder written by model.save()")
+    if not f.exists():
+        if backup_url is not None:
+            return f
+        found = sorted(p.name for p in d.iterdir())[:8]
+        raise FileNotFoundError(
+            f"no saved model in {d}: {f.name} not found (the folder has {found or 'nothing'})"
+        )
+    if f.stat().st_size == 0:
+        raise _damaged(f, "the file is empty")
+    if not zipfile.is_zipfile(f):
+        raise _damaged(f, "not a complete PyTorch archive: its end is missing")
+    try:
+        with zipfile.ZipFile(f) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise _damaged(f, f"{type(e).__name__}: {e}") from e
+    if bad is not None:
+        raise _damaged(f, f"member {bad!r} fails its checksum")
+    return f
+
+
+@contextmanager
+def reading_model(path):
+    """Context manager: errors of ``torch.load`` that mean a damaged file are re-raised naming ``path``."""
+    import pickle
+    import zipfile
+
+    try:
+        yield
+    except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        raise _damaged(path, f"{type(e).__name__}: {e}") from e
+    except RuntimeError as e:
+        if "PytorchStreamReader" in str(e) or "zip archive" in str(e):
+            raise _damaged(path, f"{type(e).__name__}: {e}") from e
+        raise

@@ -32,9 +32,16 @@ def _bad(kind: str, names: Sequence[str], n: int) -> str:
 
 
 def _validate(
-    chrom: pd.Series, start_raw: pd.Series, end_raw: pd.Series, labels: pd.Index
+    chrom: pd.Series,
+    start_raw: pd.Series,
+    end_raw: pd.Series,
+    labels: pd.Index,
+    hint: str = "",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Turn raw start/end into int64, raising one ValueError that lists every kind of problem."""
+    """Turn raw start/end into int64, raising one ValueError that lists every kind of problem.
+
+    ``hint`` ends the message (where the coordinates came from and what to do).
+    """
     problems = []
     s_num = pd.to_numeric(start_raw, errors="coerce")
     e_num = pd.to_numeric(end_raw, errors="coerce")
@@ -54,9 +61,16 @@ def _validate(
         (order, "peak(s) with start >= end"),
     ]:
         if mask.any():
-            problems.append(_bad(kind, list(labels[mask]), int(mask.sum())))
+            idx = np.flatnonzero(mask)[:5]
+            shown = [
+                f"{labels[i]} ({chrom.iloc[i]}, {start_raw.iloc[i]!r}, {end_raw.iloc[i]!r})"
+                if str(labels[i]) != f"{chrom.iloc[i]}:{start_raw.iloc[i]}-{end_raw.iloc[i]}"
+                else str(labels[i])
+                for i in idx
+            ]
+            problems.append(_bad(kind, shown, int(mask.sum())))
     if problems:
-        raise ValueError("invalid peak coordinates: " + "; ".join(problems) + ". Nothing was written.")
+        raise ValueError("invalid peak coordinates: " + "; ".join(problems) + ". Nothing was written." + hint)
     return s_val.astype(np.int64), e_val.astype(np.int64)
 
 
@@ -186,11 +200,26 @@ def parse_peaks(
 
 
 def get_peak_coords(adata: AnnData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(chr, start, end)`` arrays from ``var``, parsing ``var_names`` on a copy when absent."""
+    """``(chr, start, end)`` arrays from ``var``, parsing ``var_names`` on a copy when absent.
+
+    Existing ``var['chr', 'start', 'end']`` columns are checked as :func:`parse_peaks` checks what it
+    parses (a chromosome, integer positions, none negative, ``start < end``); a :class:`ValueError`
+    names the first bad peaks.
+    """
     if not all(k in adata.var.columns for k in (CHR, START, END)):
         tmp = AnnData(var=pd.DataFrame(index=adata.var_names))
         parse_peaks(tmp)
         v = tmp.var
-    else:
-        v = adata.var
-    return v[CHR].astype(str).to_numpy(), v[START].to_numpy(np.int64), v[END].to_numpy(np.int64)
+        return v[CHR].astype(str).to_numpy(), v[START].to_numpy(np.int64), v[END].to_numpy(np.int64)
+    v = adata.var
+    names = adata.var_names
+    chrom = pd.Series(np.asarray(v[CHR], dtype=object), index=names)
+    start, end = _validate(
+        chrom,
+        pd.Series(np.asarray(v[START], dtype=object), index=names),
+        pd.Series(np.asarray(v[END], dtype=object), index=names),
+        names,
+        hint=f" (in var[{CHR!r}], var[{START!r}], var[{END!r}]: correct them, or drop these columns and run "
+        "sfp.pp.parse_peaks to parse var_names again)",
+    )
+    return chrom.astype(str).to_numpy(), start, end

@@ -13,8 +13,8 @@ from .._constants import CHR, DNA_CODE, END, N_CODE, START, UNS
 from .._docs import doc_params
 from .._torch import one_hot
 from .._utils import get_adata, is_mudata, log_added, progress
-from ..genome import Genome, as_genome
-from ._peaks import get_peak_coords, parse_peaks
+from ..genome import Genome, as_genome, warn_replaced
+from ._peaks import get_peak_coords
 
 if TYPE_CHECKING:  # pragma: no cover
     from mudata import MuData
@@ -25,14 +25,29 @@ __all__ = ["add_sequences", "one_hot"]  # one_hot: scfanpy._torch.one_hot, re-ex
 def _read_codes(
     genome: Genome, chrom: np.ndarray, w_start: np.ndarray, width: int, chunk_size: int
 ) -> np.ndarray:
-    """uint8 codes ``(n, width)`` of ``chrom:[w_start, w_start + width)``, read in genome order."""
+    """uint8 codes ``(n, width)`` of ``chrom:[w_start, w_start + width)``, read in genome order.
+
+    Letters other than ACGTN in the genome (IUPAC codes) are read as N, with one warning for them all.
+    """
     codes = np.full((len(chrom), width), N_CODE, dtype=np.uint8)
     order = np.lexsort((w_start, chrom))
+    n_bad, n_peaks, ex = 0, 0, b""
     it = progress(range(0, len(order), chunk_size), "reading sequences", disable=len(order) < 50_000)
     for lo in it:
         for i in order[lo : lo + chunk_size]:
-            codes[i] = genome.fetch_codes(chrom[i], w_start[i], w_start[i] + width)
+            codes[i], nb, e = genome._fetch_counted(chrom[i], w_start[i], w_start[i] + width)
+            if nb:
+                n_bad, n_peaks, ex = n_bad + nb, n_peaks + 1, (ex + e)[:20]
+    warn_replaced(n_bad, ex, n_peaks)
     return codes
+
+
+def _check_args(width: int, chunk_size: int) -> None:
+    """The arguments of :func:`add_sequences` that need no data."""
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width <= 0:
+        raise ValueError(f"width must be positive (an integer number of bp), got {width!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
 
 
 @doc_params()
@@ -93,19 +108,26 @@ def add_sequences(
     (100, 200)
     """
     # ---- check and read (nothing written yet)
-    if width <= 0:
-        raise ValueError(f"width must be positive, got {width}")
+    _check_args(width, chunk_size)
     genome = as_genome(genome)
     if copy:
         data = data.copy()
     adata = get_adata(data, mod)
     has_coords = all(k in adata.var.columns for k in (CHR, START, END))
-    chrom, start, end = get_peak_coords(adata)  # parses var_names on a copy when needed
+    chrom, start, end = get_peak_coords(adata)  # checked; parses var_names on a copy when needed
     ok = genome.check_intervals(chrom, start, end, drop=drop_invalid)
-    if not ok.all():
-        if mod is not None or is_mudata(data):
-            raise ValueError("drop_invalid with MuData: subset the modality yourself with the returned mask")
-        chrom, start, end = chrom[ok], start[ok], end[ok]
+    if not ok.any() and len(ok):
+        raise ValueError(
+            f"none of the {len(ok)} peaks lies within genome {genome.name} (chromosomes "
+            f"{genome._preview_chroms()}): is this the right genome build? Nothing was written."
+        )
+    if not ok.all() and (mod is not None or is_mudata(data)):
+        raise ValueError(
+            f"drop_invalid=True cannot drop {int((~ok).sum())} peak(s) from one modality of a MuData: get "
+            "the mask with genome.check_intervals(chr, start, end, drop=True), subset the MuData with it "
+            "(mdata[:, ...]) and call add_sequences again. Nothing was written."
+        )
+    chrom, start, end = chrom[ok], start[ok], end[ok]
     w_start = (start + end) // 2 - width // 2
     codes = _read_codes(genome, chrom, w_start, width, chunk_size)
 
@@ -113,7 +135,9 @@ def add_sequences(
     if not ok.all():
         adata._inplace_subset_var(np.flatnonzero(ok))
     if not has_coords:
-        parse_peaks(adata)
+        adata.var[CHR], adata.var[START], adata.var[END] = chrom, start, end
+        for k in (CHR, START, END):
+            log_added("var", k)
     adata.varm[key_added] = codes
     adata.uns.setdefault(UNS, {})
     adata.uns[UNS]["genome"] = {"name": str(genome.name), "path": str(genome.path), "width": int(width)}

@@ -88,6 +88,12 @@ def lsi(
 
     X = sp.csr_matrix(X, dtype=np.float32)
     n_cells = X.shape[0]
+    if min(X.shape) < 2 + int(drop_first):
+        raise ValueError(
+            f"an LSI needs at least {2 + int(drop_first)} cells and as many peaks (one component more "
+            f"than the {'dropped first' if drop_first else 'returned'} one), got {X.shape[0]} cells x "
+            f"{X.shape[1]} peaks"
+        )
     rs = np.asarray(X.sum(1)).ravel()
     rs[rs == 0] = 1
     df = np.asarray((X > 0).sum(0)).ravel()
@@ -263,12 +269,62 @@ def _write_smoothed(adata: AnnData, key: str, S: sp.csr_matrix, depth: np.ndarra
 
 
 def _resolve_rep(adata: AnnData, use_rep: str | None) -> tuple[str, bool]:
-    """The ``obsm`` key of the latent space and whether an LSI must be computed into it."""
+    """The ``obsm`` key of the latent space and whether an LSI must be computed into it (checked)."""
     if use_rep is None:
-        return "X_lsi", "X_lsi" not in adata.obsm
-    if use_rep not in adata.obsm:
-        raise KeyError(f"obsm[{use_rep!r}] not found (has {list(adata.obsm)})")
+        if "X_lsi" not in adata.obsm:
+            return "X_lsi", True
+        use_rep = "X_lsi"
+    elif use_rep not in adata.obsm:
+        raise KeyError(
+            f"use_rep={use_rep!r}: obsm[{use_rep!r}] not found (obsm has {list(adata.obsm) or 'no keys'}); "
+            "pass one of those, or use_rep=None to compute an LSI"
+        )
+    z = np.asarray(adata.obsm[use_rep])
+    if z.ndim != 2 or z.shape[1] == 0:
+        raise ValueError(
+            f"use_rep={use_rep!r}: obsm[{use_rep!r}] has shape {z.shape}, no columns to find neighbours "
+            "in; pass a latent space with at least one column"
+        )
+    if not np.issubdtype(z.dtype, np.number):
+        raise ValueError(f"use_rep={use_rep!r}: obsm[{use_rep!r}] is not numeric (dtype {z.dtype})")
+    bad = ~np.isfinite(z).all(1)
+    if bad.any():
+        raise ValueError(
+            f"use_rep={use_rep!r}: obsm[{use_rep!r}] has NaN or infinite values in {int(bad.sum())} cell(s), "
+            f"e.g. {list(adata.obs_names[bad][:5])}; remove those cells or recompute the latent space"
+        )
     return use_rep, False
+
+
+def _check_counts(adata: AnnData, layer: str | None) -> None:
+    """Cells and peaks enough for a neighbourhood; the layer exists; backed ``X`` is read by chunks."""
+    if layer is not None and layer not in adata.layers:
+        raise KeyError(f"layer={layer!r}: layers[{layer!r}] not found (has {list(adata.layers) or 'none'})")
+    if layer is None and adata.X is None:
+        raise ValueError("adata.X is None: pass layer= with the counts")
+    if adata.n_obs < 2 or adata.n_vars < 1:
+        raise ValueError(
+            f"smooth needs at least 2 cells and 1 peak to sum neighbourhoods, got {adata.n_obs} cell(s) x "
+            f"{adata.n_vars} peak(s)"
+        )
+
+
+def _read_counts(adata: AnnData, layer: str | None, chunk: int = 10_000) -> sp.csr_matrix:
+    """The counts as float32 CSR, checked finite and non-negative; a backed ``X`` is read by cell chunks."""
+    where = "X" if layer is None else f"layers[{layer!r}]"
+    M = adata.X if layer is None else adata.layers[layer]
+    if layer is None and getattr(adata, "isbacked", False):
+        blocks = [sp.csr_matrix(M[lo : lo + chunk], dtype=np.float32) for lo in range(0, adata.n_obs, chunk)]
+        X = sp.vstack(blocks, format="csr")
+    else:
+        X = sp.csr_matrix(M, dtype=np.float32)
+    bad = ~np.isfinite(X.data) | (X.data < 0)
+    if bad.any():
+        raise ValueError(
+            f"{where} holds {int(bad.sum())} NaN, infinite or negative value(s) (e.g. "
+            f"{np.unique(X.data[bad])[:5].tolist()}); smooth sums counts: pass the raw counts (layer=)"
+        )
+    return X
 
 
 @doc_params()
@@ -299,6 +355,11 @@ def smooth(
     the cell's own accessible (non-zero) peaks, which are the peaks scFAN scores; the pattern is that of
     the counts. ``only_accessible=False`` keeps the union over the neighbours, which for k = 100 is
     close to every peak: sparse in format, dense in size.
+
+    Inputs are checked before anything is written: at least 2 cells and 1 peak (3 of each when an LSI
+    is computed), counts that are finite and non-negative, and a ``use_rep`` that exists, has columns
+    and no NaN. A backed AnnData (``anndata.read_h5ad(path, backed='r')``) has its ``X`` read in chunks
+    of cells; the results are held in memory (save them with ``adata.write_h5ad(new_path)``).
 
     Parameters
     ----------
@@ -347,16 +408,20 @@ def smooth(
     True
     """
     # ---- check every input before anything is written
-    if n_neighbors < 1:
-        raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 1:
+        raise ValueError(f"n_neighbors must be an integer >= 1, got {n_neighbors!r}")
     if copy:
         data = data.copy()
     adata = get_adata(data, mod)
-    if layer is not None and layer not in adata.layers:
-        raise KeyError(f"layers[{layer!r}] not found (has {list(adata.layers)})")
+    _check_counts(adata, layer)
     rep, compute_lsi = _resolve_rep(adata, use_rep)
+    if compute_lsi and (min(adata.shape) < 3 or n_comps < 1):
+        raise ValueError(
+            f"the LSI that finds the neighbours needs n_comps >= 1 (got {n_comps}) and at least 3 cells and "
+            f"3 peaks (got {adata.n_obs} x {adata.n_vars}); pass use_rep= with a latent space of the cells"
+        )
     # ---- compute on arrays, then write
-    X = sp.csr_matrix(adata.X if layer is None else adata.layers[layer], dtype=np.float32)
+    X = _read_counts(adata, layer)
     z_lsi = lsi(X, n_comps, random_state=random_state) if compute_lsi else None
     z = z_lsi if z_lsi is not None else np.asarray(adata.obsm[rep], dtype=np.float32)
     idx = _knn(z, min(n_neighbors, X.shape[0]), random_state=random_state)
