@@ -33,6 +33,7 @@ from scvi.model.base import BaseModelClass
 
 from .._docs import doc_params
 from .._torch import predict_batched, resolve_device
+from .._utils import check_model_file, reading_model
 from ._dgex_data import (
     GeneSpec,
     LandmarkRegressorMixin,
@@ -346,8 +347,21 @@ class DGEX(LandmarkRegressorMixin, BaseModelClass):
             loads the model alone (enough for :meth:`predict` on any data holding the landmarks).
         **kwargs
             Passed to :meth:`scvi.model.base.BaseModelClass.load` (``accelerator``, ``device``, ...).
+
+        Returns
+        -------
+        model : DGEX
+            The loaded model.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``dir_path`` is not a folder holding ``model.pt``.
+        OSError
+            ``model.pt`` is empty, truncated or corrupted (the message names it and says it is damaged).
         """
-        with warnings.catch_warnings():
+        path = check_model_file(dir_path, kwargs.get("prefix"), backup_url=kwargs.get("backup_url"))
+        with warnings.catch_warnings(), reading_model(path):
             warnings.filterwarnings("ignore", message="Save path contains no saved anndata")
             return super().load(dir_path, adata=adata, **kwargs)
 

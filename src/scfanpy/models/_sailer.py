@@ -15,7 +15,7 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
 from .. import _logging as logg
 from .._docs import doc_params
-from .._utils import log_added
+from .._utils import check_model_file, log_added, reading_model
 from ._sailer_module import DEPTH_KEY, SAILERModule, pairwise_gaussian_kl
 from ._sailer_training import SAILERTrainingPlan, cyclical_beta
 
@@ -422,6 +422,36 @@ class SAILER(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             plan_kwargs=plan,
             **trainer_kwargs,
         )
+
+    # ------------------------------------------------------------------ load
+    @classmethod
+    def load(cls, dir_path: str, adata: AnnData | MuData | None = None, **kwargs) -> SAILER:
+        """Load a model saved with :meth:`~scvi.model.base.BaseModelClass.save` (scvi-tools' format).
+
+        Parameters
+        ----------
+        dir_path
+            Folder written by :meth:`~scvi.model.base.BaseModelClass.save`.
+        adata
+            Data set up like the training data; ``None``: the saved ``adata.h5ad``.
+        **kwargs
+            Passed to :meth:`scvi.model.base.BaseModelClass.load` (``accelerator``, ``device``, ...).
+
+        Returns
+        -------
+        model : SAILER
+            The loaded model.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``dir_path`` is not a folder holding ``model.pt``.
+        OSError
+            ``model.pt`` is empty, truncated or corrupted (the message names it and says it is damaged).
+        """
+        path = check_model_file(dir_path, kwargs.get("prefix"), backup_url=kwargs.get("backup_url"))
+        with reading_model(path):
+            return super().load(dir_path, adata=adata, **kwargs)
 
     # ------------------------------------------------------------------ queries
     @torch.inference_mode()

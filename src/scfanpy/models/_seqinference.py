@@ -9,6 +9,7 @@ window, moved to the model's device and one-hot encoded there (:func:`scfanpy._t
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,12 +17,60 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._constants import N_CODE
 from .._docs import doc_params
 from .._torch import fit_window, predict_batched, tile_starts
 from ._seqdata import make_split, obsm_array, read_labels, read_signal
 from ._seqtraining import auc_table
 
 __all__ = ["SeqInferenceMixin"]
+
+
+_PATH_HINTS = (".fa", ".fasta", ".fna", ".gz", ".fa.gz")
+
+
+def _named_sequences(seqs) -> tuple[list[str], list[str]]:
+    """``(names, sequences)`` of what :meth:`SeqInferenceMixin.predict_sequences` accepts."""
+    from ..genome import read_fasta
+
+    if isinstance(seqs, os.PathLike) or (isinstance(seqs, str) and os.path.isfile(seqs)):
+        seqs = read_fasta(seqs)
+    elif isinstance(seqs, str):
+        if "/" in seqs or seqs.lower().endswith(_PATH_HINTS):
+            raise FileNotFoundError(
+                f"seqs={seqs[:60]!r} looks like a path but no such file exists; pass the path of an existing "
+                "FASTA file, or a list of sequences"
+            )
+        seqs = [seqs]  # one sequence
+    if isinstance(seqs, dict):
+        names, seqs = [str(k) for k in seqs], list(seqs.values())
+    else:
+        seqs = list(seqs)
+        names = [f"seq{i}" for i in range(len(seqs))]
+    bad = [(n, type(s).__name__) for n, s in zip(names, seqs) if not isinstance(s, str)]
+    if bad:
+        raise TypeError(
+            f"seqs: {len(bad)} entr(ies) are not strings, e.g. {bad[:3]} (name, type); pass sequences as "
+            "str (a missing sequence is '' or all N, which gives NaN)"
+        )
+    return names, seqs
+
+
+def _unknown_rows(codes: np.ndarray) -> np.ndarray:
+    """Rows of ``codes`` with no known base (all N, or width 0)."""
+    known = np.zeros(codes.shape[0], dtype=bool)
+    for lo in range(0, codes.shape[0], 65_536):  # bounded temporary
+        known[lo : lo + 65_536] = (np.asarray(codes[lo : lo + 65_536]) < N_CODE).any(1)
+    return ~known
+
+
+def _warn_no_sequence(n_bad: int, n: int, what: str) -> None:
+    warnings.warn(
+        f"{n_bad} of {n} {what}: no sequence evidence, their probabilities are NaN. Drop them, or read "
+        "their sequence again (genome build, coordinates)",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 class SeqInferenceMixin:
@@ -94,7 +143,10 @@ class SeqInferenceMixin:
         Returns
         -------
         probabilities : numpy.ndarray
-            float32 ``(n, n_tfs)``, columns in ``tf_names`` order.
+            float32 ``(n, n_tfs)``, columns in ``tf_names`` order. A row whose sequence is entirely N
+            (no base known, e.g. an assembly gap, or a width of 0) is NaN: the sequence gives no evidence
+            either way, even where the signal tracks would move the output; one :class:`UserWarning`
+            gives their number.
 
         Examples
         --------
@@ -102,8 +154,13 @@ class SeqInferenceMixin:
         """
         codes = np.asarray(codes)
         if codes.ndim != 2:
-            raise ValueError("codes must be (n, L)")
+            raise ValueError(f"codes must be (n, L) uint8 codes, got shape {codes.shape}")
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise TypeError(f"codes must be integer codes A=0 C=1 G=2 T=3 N=4, got dtype {codes.dtype}")
         n = codes.shape[0]
+        no_seq = _unknown_rows(codes)
+        if no_seq.any():
+            _warn_no_sequence(int(no_seq.sum()), n, "sequence(s) entirely N")
         tracks = self._check_tracks(tracks, n)
         if meta is not None:
             meta = np.broadcast_to(np.asarray(meta, np.float32), (n, np.shape(meta)[-1]))
@@ -121,7 +178,7 @@ class SeqInferenceMixin:
         was_training = module.training
         module.eval()
         try:
-            return predict_batched(
+            p = predict_batched(
                 lambda c, t, m: module.generative(module.inference(c, t, m)["logits"])["probs"],
                 [codes, tracks, meta],
                 batch_size=batch_size,
@@ -130,6 +187,8 @@ class SeqInferenceMixin:
             )
         finally:
             module.train(was_training)
+        p[no_seq] = np.nan
+        return p
 
     @doc_params()
     def predict_sequences(
@@ -140,10 +199,15 @@ class SeqInferenceMixin:
         Parameters
         ----------
         seqs
-            A list of strings (any length), a dict ``{{name: sequence}}``, or the path of a FASTA file.
-            Sequences shorter than the window are padded with N (centred); longer ones are scanned in
-            windows (``stride``, default half a window, plus one window flush with the end) and the
-            maximum probability per TF is kept. Signal tracks, if the model has any, take their default.
+            One sequence (a string of bases), a list of strings (any length), a dict
+            ``{{name: sequence}}``, or the path of a FASTA file (a :class:`~pathlib.Path`, or a string
+            naming an existing file). A string is a sequence unless it names an existing file; a string
+            that looks like a path (a ``/``, or ``.fa``/``.fasta``/``.gz`` at its end) but names no file
+            raises :class:`FileNotFoundError`. Letters other than ACGTN (IUPAC codes, digits) are read as
+            N, with one warning giving their number. Sequences shorter than the window are padded with N
+            (centred); longer ones are scanned in windows (``stride``, default half a window, plus one
+            window flush with the end) and the maximum probability per TF is kept. Signal tracks, if the
+            model has any, take their default.
         {batch_size}
         stride
             Step between the windows of a long sequence (default half a window).
@@ -151,27 +215,23 @@ class SeqInferenceMixin:
         Returns
         -------
         probabilities : pandas.DataFrame
-            Sequences (FASTA / dict names, else ``seq0..``) x TFs, float32.
+            Sequences (FASTA / dict names, else ``seq0..``) x TFs, float32. An empty sequence, or one
+            that is entirely N, gives no evidence: its row is NaN (one warning gives their number).
 
         Examples
         --------
         >>> model.predict_sequences(["ACGT" * 50, "GGGCGG" * 40])
         """
-        from ..genome import encode_sequence, read_fasta
+        from ..genome import encode_sequences
 
-        if isinstance(seqs, (str, os.PathLike)) and not (
-            isinstance(seqs, str) and set(seqs.upper()) <= set("ACGTN")
-        ):
-            seqs = read_fasta(seqs)
-        if isinstance(seqs, dict):
-            names, seqs = list(seqs.keys()), list(seqs.values())
-        else:
-            seqs = [seqs] if isinstance(seqs, str) else list(seqs)
-            names = [f"seq{i}" for i in range(len(seqs))]
+        names, seqs = _named_sequences(seqs)
         w = self.window_
         windows, owner = [], []
-        for i, s in enumerate(seqs):
-            codes = encode_sequence(str(s))
+        empty = np.zeros(len(seqs), dtype=bool)
+        for i, codes in enumerate(encode_sequences(seqs)):
+            if not (codes < N_CODE).any():
+                empty[i] = True  # no base known: no evidence, NaN below
+                continue
             if len(codes) <= w:
                 windows.append(fit_window(codes[None], w)[0])
                 owner.append(i)
@@ -179,11 +239,14 @@ class SeqInferenceMixin:
             for st in tile_starts(len(codes), w, stride):
                 windows.append(codes[st : st + w])
                 owner.append(i)
-        if not windows:
-            return pd.DataFrame(columns=self.tf_names_, dtype=np.float32)
-        prob = self.predict_codes(np.stack(windows).astype(np.uint8), batch_size=batch_size)
-        res = pd.DataFrame(prob, columns=self.tf_names_).groupby(np.asarray(owner)).max()
-        res.index = pd.Index([names[i] for i in res.index], name="sequence")
+        if empty.any():
+            _warn_no_sequence(int(empty.sum()), len(seqs), "sequence(s) empty or entirely N")
+        res = pd.DataFrame(np.nan, index=range(len(seqs)), columns=self.tf_names_, dtype=np.float32)
+        if windows:
+            prob = self.predict_codes(np.stack(windows).astype(np.uint8), batch_size=batch_size)
+            best = pd.DataFrame(prob, columns=self.tf_names_).groupby(np.asarray(owner)).max()
+            res.loc[best.index] = best.to_numpy()
+        res.index = pd.Index(names, name="sequence")
         return res.astype(np.float32)
 
     def _arrays(self, adata: ad.AnnData, need_labels: bool = False):
@@ -267,7 +330,8 @@ class SeqInferenceMixin:
         -------
         metrics : pandas.DataFrame
             Indexed by TF: ``auroc``, ``auprc`` (NaN when a TF has one class only), ``n_pos`` and ``n``
-            (observed labels).
+            (observed labels). Regions whose sequence is entirely N are left out (see
+            :meth:`predict_codes`).
         """
         adata = self.adata if adata is None else adata
         if adata is None:
@@ -275,4 +339,10 @@ class SeqInferenceMixin:
         codes, tracks, labels = self._arrays(adata, need_labels=True)
         idx = self._split_indices(adata, split)
         p = self.predict_codes(codes[idx], None if tracks is None else tracks[idx], batch_size=batch_size)
-        return auc_table(labels[idx], p, self.tf_names_)
+        y = labels[idx]
+        no_seq = np.isnan(p).any(1)
+        if no_seq.any():  # regions without sequence (all N) are left out of the metrics
+            y = y.astype(np.float32, copy=True)
+            y[no_seq] = np.nan
+            p = np.where(no_seq[:, None], 0.0, p).astype(np.float32)
+        return auc_table(y, p, self.tf_names_)

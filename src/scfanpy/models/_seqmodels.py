@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from scvi.model.base import BaseModelClass
 
+from .._utils import check_model_file, reading_model
 from ._seqdata import empty_regions, label_names, make_split, obsm_array, read_signal, seq_fields
 from ._seqinference import SeqInferenceMixin
 from ._seqmodules import DanQModule, FactorNetModule, ScFANModule
@@ -288,9 +289,20 @@ class SeqModelBase(SeqInferenceMixin, SeqTrainingMixin, BaseModelClass):
         model : SeqModelBase
             The model in eval mode; ``SeqModelBase.load`` returns the saved class (DANQ, FACTORNET or
             SCFAN).
+
+        Raises
+        ------
+        FileNotFoundError
+            ``dir_path`` is not a folder holding ``model.pt``.
+        OSError
+            ``model.pt`` is empty, truncated or corrupted (the message names it and says it is damaged).
         """
-        with _quiet_scvi():
-            saved = BaseModelClass.load_registry(str(dir_path), prefix)["model_name"]
+        path = check_model_file(dir_path, prefix, backup_url=backup_url)
+        if path.exists():
+            with _quiet_scvi(), reading_model(path):
+                saved = BaseModelClass.load_registry(str(dir_path), prefix)["model_name"]
+        else:  # fetched from backup_url by scvi-tools below
+            saved = cls.__name__
         classes = {c.__name__: c for c in SeqModelBase.__subclasses__()}
         if cls is SeqModelBase:
             if saved not in classes:
@@ -301,7 +313,7 @@ class SeqModelBase(SeqInferenceMixin, SeqTrainingMixin, BaseModelClass):
         if adata is None and not (Path(dir_path) / f"{prefix or ''}adata.h5ad").exists():
             adata = False
         accelerator, dev = _device_args(device)
-        with _quiet_scvi():
+        with _quiet_scvi(), reading_model(path):
             return BaseModelClass.load.__func__(
                 cls,
                 str(dir_path),
