@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import warnings
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -90,11 +91,71 @@ def _pooch():
     )
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fill_cache_hint(key: str) -> str:
+    return (
+        f"Fill the cache without the network: put the file at {cache_dir() / key} (the cache folder is set "
+        f"by ${DATA_ENV} or sfp.datasets.set_cache_dir), or copy a mirror laid out like the registry keys "
+        "with sfp.datasets.seed_cache(mirror_folder)"
+    )
+
+
+def _set_aside_if_corrupt(path: Path, expected: str) -> bool:
+    """Whether the cached ``path`` is intact; a damaged one is renamed ``<name>.corrupt`` (logged)."""
+    if not path.exists():  # also a link whose target is gone
+        if path.is_symlink():
+            path.unlink()
+        return False
+    found = _sha256(path)
+    if found == expected:
+        return True
+    bad = path.with_name(path.name + ".corrupt")
+    os.replace(path, bad)  # a link into a mirror is moved, its target left alone
+    warnings.warn(
+        f"the cached {path} is damaged: its sha256 is {found}, the registry expects {expected}; moved aside "
+        f"to {bad.name}, fetching it again",
+        UserWarning,
+        stacklevel=3,
+    )
+    return False
+
+
 def fetch(key: str, *, progressbar: bool = False) -> Path:
-    """Local path of registered file ``key``, downloading it (once) and checking its sha256."""
-    if key not in registry():
-        raise KeyError(f"{key!r} is not a registered scfanpy data file")
-    return Path(_pooch().fetch(key, progressbar=progressbar))
+    """Local path of registered file ``key``, downloading it (once) and checking its sha256.
+
+    A cached file whose sha256 differs from the registry's is renamed ``<name>.corrupt`` (with a
+    warning giving both hashes) before the file is downloaded again; when that download fails the
+    :class:`ConnectionError` says how to fill the cache offline.
+    """
+    reg = registry()
+    if key not in reg:
+        import difflib
+
+        close = difflib.get_close_matches(key, list(reg), n=3)
+        raise KeyError(
+            f"{key!r} is not a registered scfanpy data file"
+            + (f"; did you mean {close}?" if close else "; list them with sfp.datasets.keys()")
+        )
+    sha, url = reg[key]
+    path = cache_dir() / key
+    if _set_aside_if_corrupt(path, sha):
+        return path
+    try:
+        return Path(_pooch().fetch(key, progressbar=progressbar))
+    except OSError as e:  # requests' errors are OSErrors too
+        raise ConnectionError(
+            f"{key} is not in the cache ({cache_dir()}) and could not be downloaded from {url} "
+            f"({type(e).__name__}: {e}). {_fill_cache_hint(key)}."
+        ) from e
 
 
 def keys(prefix: str = "") -> list[str]:
@@ -161,12 +222,19 @@ def fetch_genome(name: str, *, progressbar: bool = True) -> Path:
     out = cache_dir() / "genomes" / f"{name}.fa"
     if out.exists():
         return out
-    path = pooch.retrieve(
-        url,
-        known_hash=None,
-        fname=f"{name}.fa.gz",
-        path=cache_dir() / "genomes",
-        processor=pooch.Decompress(method="gzip", name=f"{name}.fa"),
-        progressbar=progressbar,
-    )
+    try:
+        path = pooch.retrieve(
+            url,
+            known_hash=None,
+            fname=f"{name}.fa.gz",
+            path=cache_dir() / "genomes",
+            processor=pooch.Decompress(method="gzip", name=f"{name}.fa"),
+            progressbar=progressbar,
+        )
+    except OSError as e:
+        raise ConnectionError(
+            f"genome {name!r} is not in the cache ({out}) and could not be downloaded from {url} "
+            f"({type(e).__name__}: {e}). Put an uncompressed FASTA at {out} (the cache folder is set by "
+            f"${DATA_ENV} or sfp.datasets.set_cache_dir), or pass the path of a local FASTA instead of {name!r}."
+        ) from e
     return Path(path)

@@ -18,6 +18,49 @@ def test_registry_is_consistent():
         assert not key.startswith("/")
 
 
+def test_registry_urls_pinned_to_full_commits():
+    """Raw-file URLs name a full 40-hex commit (a short hash or a tag resolves only by courtesy)."""
+    import re
+
+    for key, (_, url) in sfp.datasets.registry().items():
+        if "raw.githubusercontent.com" in url:
+            ref = url.split("/")[5]
+            assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{key}: {url} is pinned to {ref!r}"
+
+
+def test_corrupt_cached_file_is_set_aside(tmp_path, monkeypatch, data_cache):
+    """A cached file whose sha256 differs is named, moved to <name>.corrupt, then fetched again; offline,
+    the error says how to fill the cache (before: a ConnectionError, the bad file left in place)."""
+    import pooch
+    import requests
+
+    key = "reference/scfan/model/GM12878/chip.txt"
+    good = sfp.datasets.fetch(key).read_bytes()
+    sha = sfp.datasets.registry()[key][0]
+
+    def offline(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("no network")
+
+    try:
+        sfp.datasets.set_cache_dir(tmp_path)
+        bad = tmp_path / key
+        bad.parent.mkdir(parents=True)
+        bad.write_bytes(b"truncated")
+        monkeypatch.setattr(pooch.Pooch, "fetch", offline)
+        with (
+            pytest.raises(ConnectionError, match="SCFANPY_DATA_DIR.*seed_cache") as e,
+            pytest.warns(UserWarning, match="damaged") as w,
+        ):
+            sfp.datasets.fetch(key)
+        assert key in str(e.value)
+        assert sha in str(w[0].message) and hashlib.sha256(b"truncated").hexdigest() in str(w[0].message)
+        assert not bad.exists() and (bad.parent / "chip.txt.corrupt").read_bytes() == b"truncated"
+        bad.write_bytes(good)  # a good file is used as it is, without the network
+        assert sfp.datasets.fetch(key) == bad
+    finally:
+        sfp.datasets.set_cache_dir(data_cache)
+
+
 def test_fetch_checks_hash(tmp_path):
     key = "reference/scfan/model/GM12878/chip.txt"
     path = sfp.datasets.fetch(key)
@@ -91,6 +134,16 @@ def test_bertsnr():
     assert df["bound"].tolist()[:4] == [1, 0, 1, 0]  # positives alternate with their shuffles
     assert df["seq"].str.len().eq(100).all()
     assert df.loc[df["bound"] == 0, "site"].str.contains("1").sum() == 0
+    assert (df["assembly"] == "hg19").all()
+
+
+def test_bertsnr_sites_carry_their_genome_build():
+    """84 of the 137 site files upstream (folder JASPAR_bed_hg19) are hg38 coordinates."""
+    sites = sfp.datasets.bertsnr_sites(["YY1", "ZNF8"])
+    assert sites.groupby("tf")["assembly"].first().to_dict() == {"YY1": "hg19", "ZNF8": "hg38"}
+    assert (sites["name"].str[:4] == sites["assembly"]).all()
+    assert (sites["end"] > sites["start"]).all()
+    assert sfp.datasets.bertsnr("ZNF8")["assembly"].eq("hg38").all()
 
 
 def test_encode_dream():

@@ -10,6 +10,7 @@ from .._registry import cache_dir, fetch, keys, registry, seed_cache, set_cache_
 from ._jaspar import jaspar_motifs, jaspar_table
 from ._loaders import (
     bertsnr,
+    bertsnr_sites,
     bertsnr_tfs,
     deepbind_encode,
     deepbind_experiments,
@@ -32,6 +33,7 @@ __all__ = [
     "SimulatedData",
     "SimulationTruth",
     "bertsnr",
+    "bertsnr_sites",
     "bertsnr_tfs",
     "cache_dir",
     "deepbind_encode",

@@ -217,11 +217,66 @@ def bertsnr_tfs() -> list[str]:
     return sorted({k.split("/")[3] for k in keys("sequences/bertsnr/ChIP-seq/")})
 
 
+def _bertsnr_tfs(tf: str | list[str] | None) -> list[str]:
+    tfs = bertsnr_tfs() if tf is None else ([tf] if isinstance(tf, str) else list(tf))
+    avail = set(bertsnr_tfs())
+    bad = [t for t in tfs if t not in avail]
+    if bad:
+        raise KeyError(f"TF(s) {bad[:10]} not in the BertSNR set; available: {sorted(avail)}")
+    return tfs
+
+
+def _bertsnr_bed(t: str) -> pd.DataFrame:
+    """One TF's site BED with its ``assembly`` (from the site names, ``hg19_...`` or ``hg38_...``)."""
+    bed = pd.read_csv(
+        fetch(f"sequences/bertsnr/JASPAR_bed_hg19/{t}.bed"),
+        sep="\t",
+        header=None,
+        usecols=[0, 1, 2, 3, 5],
+        names=["chr", "start", "end", "name", "strand"],
+        dtype={"chr": str, "name": str},
+    )
+    prefix = bed["name"].str.partition("_")[0]
+    builds = set(prefix.unique())
+    if not builds <= {"hg19", "hg38"} or len(builds) != 1:
+        raise ValueError(
+            f"BertSNR {t}: site names carry genome builds {sorted(builds)[:5]}, expected one of hg19/hg38"
+        )
+    bed.insert(0, "tf", t)
+    bed["assembly"] = builds.pop()
+    return bed
+
+
+def bertsnr_sites(tf: str | list[str] | None = None) -> pd.DataFrame:
+    """Coordinates of the BertSNR JASPAR sites, with the genome build of each TF's file.
+
+    The upstream folder is named ``JASPAR_bed_hg19``, but the site files of 84 of the 137 TFs are in
+    **hg38** coordinates (their site names start ``hg38_``); only 53 are hg19. Use each row's
+    ``assembly`` before placing a site on a genome. Line ``i`` of a TF's file is the site of its
+    ``i``-th positive in :func:`bertsnr` for 113 TFs; 24 (all hg38) have 1-12 extra lines.
+
+    Parameters
+    ----------
+    tf
+        One TF, a list, or ``None`` for all 137.
+
+    Returns
+    -------
+    sites : pandas.DataFrame
+        Columns ``tf``, ``chr``, ``start`` (0-based), ``end``, ``name``, ``strand`` and ``assembly``
+        (``'hg19'`` or ``'hg38'``).
+    """
+    return pd.concat([_bertsnr_bed(t) for t in _bertsnr_tfs(tf)], ignore_index=True)
+
+
 def bertsnr(tf: str | list[str] | None = None) -> pd.DataFrame:
     """BertSNR ChIP-seq TF-binding-site sequences (lhy0322/BertSNR): 100-bp windows and shuffles.
 
-    Positives are hg19 windows around ChIP-supported JASPAR sites; each is followed by its
-    dinucleotide shuffle as a negative.
+    Positives are real human 100-bp windows around ChIP-supported JASPAR-2022 sites; each is followed
+    by its dinucleotide shuffle as a negative. The sequences are real either way, but their sites'
+    coordinates are not all hg19: although the upstream folder is named ``JASPAR_bed_hg19``, 84 of the
+    137 TFs' site files are hg38 (53 are hg19). The ``assembly`` column gives each TF's build; the
+    coordinates themselves come from ``sfp.datasets.bertsnr_sites``.
 
     Parameters
     ----------
@@ -231,21 +286,20 @@ def bertsnr(tf: str | list[str] | None = None) -> pd.DataFrame:
     Returns
     -------
     table : pandas.DataFrame
-        Columns ``tf``, ``seq``, ``bound`` (0/1) and ``site`` (the 100-character 0/1 per-base site mask).
+        Columns ``tf``, ``seq``, ``bound`` (0/1), ``site`` (the 100-character 0/1 per-base site mask)
+        and ``assembly`` (genome build of the TF's site coordinates, ``'hg19'`` or ``'hg38'``).
     """
-    tfs = bertsnr_tfs() if tf is None else ([tf] if isinstance(tf, str) else list(tf))
-    avail = set(bertsnr_tfs())
-    bad = [t for t in tfs if t not in avail]
-    if bad:
-        raise KeyError(f"TF(s) {bad} not in the BertSNR set; available: {sorted(avail)}")
     frames = []
-    for t in tfs:
+    for t in _bertsnr_tfs(tf):
         seqs = fetch(f"sequences/bertsnr/ChIP-seq/{t}/sequence.txt").read_text().split()
         labels = fetch(f"sequences/bertsnr/ChIP-seq/{t}/label.txt").read_text().split()
         if len(seqs) != len(labels):
             raise ValueError(f"BertSNR {t}: {len(seqs)} sequences but {len(labels)} labels")
         bound = np.array(["1" in lab for lab in labels], dtype=np.int8)
-        frames.append(pd.DataFrame({"tf": t, "seq": seqs, "bound": bound, "site": labels}))
+        assembly = _bertsnr_bed(t)["assembly"].iloc[0]
+        frames.append(
+            pd.DataFrame({"tf": t, "seq": seqs, "bound": bound, "site": labels, "assembly": assembly})
+        )
     return pd.concat(frames, ignore_index=True)
 
 
