@@ -18,8 +18,8 @@ data
 
 doc_mod = """\
 mod
-    Modality of a MuData to work on (default ``'atac'`` when present, else the only one); must be None
-    for an AnnData."""
+    Modality of a MuData to work on (default ``'atac'``; a MuData without an ``'atac'`` modality needs
+    ``mod=``, as no other modality is guessed); must be None for an AnnData."""
 
 doc_copy = """\
 copy

@@ -24,22 +24,36 @@ def get_adata(data: Any, mod: str | None = None) -> ad.AnnData:
     read as peaks would give wrong answers, not an error).
     """
     if is_mudata(data):
-        if mod is None:
-            if "atac" not in data.mod:
-                shape = ", ".join(f"{k!r} ({v.n_obs} x {v.n_vars})" for k, v in data.mod.items())
-                raise ValueError(
-                    f"this MuData has no 'atac' modality (it has {shape or 'none'}): pass mod= with the name "
-                    f"of the modality that holds the peaks, e.g. mod={next(iter(data.mod), 'atac')!r}"
-                )
-            mod = "atac"
-        if mod not in data.mod:
-            raise KeyError(f"modality {mod!r} not in MuData (has {list(data.mod)}): pass one of them as mod=")
-        return data.mod[mod]
+        return data.mod[atac_modality(data, mod)]
     if mod is not None:
         raise TypeError(f"mod={mod!r} given but data is a {type(data).__name__}, not a MuData")
     if not isinstance(data, ad.AnnData):
         raise TypeError(f"expected AnnData or MuData, got {type(data).__name__}")
     return data
+
+
+def atac_modality(mdata: Any, mod: str | None = None, *, how: str = "mod={}") -> str:
+    """The name of a MuData's modality of peaks: ``mod``, else ``'atac'``; another one is never guessed.
+
+    A MuData without ``'atac'`` (and no ``mod``) raises a :class:`ValueError`, a ``mod`` that is not one of
+    its modalities a :class:`KeyError`; both list the modalities with their shapes and say how to choose
+    one: ``how``, a format string whose ``{}`` stands for a modality name (``"mod={}"`` for pp / tl / pl,
+    ``"modalities={{'layer': {}}}"``, i.e. ``modalities={'layer': ...}``, for SAILER).
+    """
+    shape = ", ".join(f"{k!r} ({v.n_obs} x {v.n_vars})" for k, v in mdata.mod.items()) or "none"
+    if mod is None:
+        if "atac" not in mdata.mod:
+            eg = how.format(repr(next(iter(mdata.mod), "atac")))
+            raise ValueError(
+                f"this MuData has no 'atac' modality (it has {shape}): pass the name of the modality that "
+                f"holds the peaks, e.g. {eg}"
+            )
+        return "atac"
+    if mod not in mdata.mod:
+        raise KeyError(
+            f"modality {mod!r} not in MuData (it has {shape}): pass one of them as {how.format('...')}"
+        )
+    return mod
 
 
 def progress(it, desc: str, *, total: int | None = None, disable: bool = False, leave: bool = True):

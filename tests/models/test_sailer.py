@@ -219,6 +219,31 @@ def test_mudata_path(small):
         SAILER.setup_mudata(mdata, batch_key="no_such_column")
 
 
+def test_mudata_without_atac_needs_the_modality_named(small):
+    """As ``get_adata``: no modality but 'atac' is guessed, not even a MuData's only one."""
+    md = pytest.importorskip("mudata")
+    a = small.copy()
+    a.var_names = [f"peak{i}" for i in range(a.n_vars)]
+    mdata = md.MuData({"peaks": a})
+    with pytest.raises(
+        ValueError, match=r"no 'atac' modality \(it has 'peaks' \(\d+ x \d+\)\).*'layer': 'peaks'"
+    ):
+        SAILER.setup_mudata(mdata, batch_key="batch")
+    with pytest.raises(KeyError, match=r"modality 'rna' not in MuData \(it has 'peaks'"):
+        SAILER.setup_mudata(mdata, modalities={"layer": "rna"})
+    scvi.settings.seed = 0
+    SAILER.setup_mudata(mdata, batch_key="batch", modalities={"layer": "peaks"})
+    model = SAILER(mdata, n_hidden=(32, 8), n_latent=4)
+    model.train(max_epochs=1, n_epochs_warmup=0, enable_progress_bar=False)
+    p = model.get_normalized_accessibility(indices=[0, 1])
+    assert list(p.columns) == list(a.var_names)  # the registered modality's peaks
+    rna = a[:, :3].copy()
+    rna.var_names = ["g1", "g2", "g3"]
+    mdata.mod["rna"] = rna  # a second modality does not change which one is read
+    mdata.update()
+    assert list(model._peak_names(mdata)) == list(a.var_names)
+
+
 # ---------------------------------------------------------------- bad inputs
 def test_non_binary_is_binarised_with_a_note(small, caplog):
     """The note goes through scanpy's logging: shown at ``sc.settings.verbosity = 'info'``."""

@@ -15,7 +15,7 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
 from .. import _logging as logg
 from .._docs import doc_params
-from .._utils import check_model_file, log_added, reading_model
+from .._utils import atac_modality, check_model_file, log_added, reading_model
 from ._sailer_module import DEPTH_KEY, SAILERModule, pairwise_gaussian_kl
 from ._sailer_training import SAILERTrainingPlan, cyclical_beta
 
@@ -34,6 +34,7 @@ __all__ = [
 
 #: obs column written by :meth:`SAILER.setup_anndata` when no ``depth_key`` is given
 DEPTH_OBS = "sailer_depth"
+_HOW = "modalities={{'layer': {}}}"  # how a MuData's modality of peaks is chosen (see atac_modality)
 
 
 def _count_accessible(X, chunk: int = 65_536) -> np.ndarray:
@@ -277,26 +278,18 @@ class SAILER(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             As in ``setup_anndata``.
         modalities
             Which modality each argument refers to, e.g. ``{'layer': 'atac', 'batch_key': 'atac'}``.
-            ``'layer'`` defaults to ``'atac'`` (or the only modality); an obs key without an entry is
-            looked up in that modality's obs, then in ``mdata.obs``.
+            ``'layer'`` defaults to ``'atac'``: a MuData without an ``'atac'`` modality needs it (no other
+            modality is guessed); an obs key without an entry is looked up in that modality's obs, then in
+            ``mdata.obs``.
         **kwargs
             Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         modalities = dict(modalities or {})
-        if "layer" not in modalities:
-            if "atac" in mdata.mod:
-                modalities["layer"] = "atac"
-            elif len(mdata.mod) == 1:
-                modalities["layer"] = next(iter(mdata.mod))
-            else:
-                raise ValueError(f"MuData has modalities {list(mdata.mod)}; pass modalities={{'layer': ...}}")
         extra = set(modalities) - {"layer", "batch_key", "continuous_covariate_keys", "depth_key"}
         if extra:
             raise ValueError(f"unknown modalities keys {sorted(extra)}")
-        atac = modalities["layer"]
-        if atac not in mdata.mod:
-            raise KeyError(f"modality {atac!r} not in MuData (has {list(mdata.mod)})")
+        atac = modalities["layer"] = atac_modality(mdata, modalities.get("layer"), how=_HOW)
         ad_atac = mdata.mod[atac]
         if ad_atac.n_obs != mdata.n_obs:
             raise ValueError(
@@ -546,8 +539,7 @@ class SAILER(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     def _peak_names(self, adata) -> pd.Index:
         if type(adata).__name__ == "MuData":
             mod = self.adata_manager.registry["setup_args"].get("modalities") or {}
-            name = mod.get("layer") or ("atac" if "atac" in adata.mod else next(iter(adata.mod)))
-            return adata.mod[name].var_names
+            return adata.mod[atac_modality(adata, mod.get("layer"), how=_HOW)].var_names
         return adata.var_names
 
     @torch.inference_mode()
