@@ -51,3 +51,22 @@ def test_types_and_short_inputs():
     assert a == dinucleotide_shuffle("ACGTACGGTTACA" * 3, random_state=5)
     with pytest.raises(TypeError):
         dinucleotide_shuffle(3)
+
+
+def test_letters_outside_acgtn_one_warning_per_call():
+    import warnings
+
+    seqs = ["ACGRYTTACG", "ACGTTGCA", "AC-GT1GTA"] * 50
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = dinucleotide_shuffle(seqs, random_state=0)
+    assert len(rec) == 1 and rec[0].category is UserWarning
+    msg = str(rec[0].message)
+    assert "200 character(s) outside ACGTN in 100 sequence(s)" in msg and "read as N" in msg
+    assert rec[0].filename == __file__  # points at the caller, not at scfanpy
+    assert _dinucs(out[0]) == _dinucs("ACGNNTTACG")
+    with pytest.warns(UserWarning, match=r"^2 character\(s\) outside ACGTN \(e\.g\. 'R', 'Y'"):
+        assert dinucleotide_shuffle("ACGRYTTACG", random_state=0).count("N") == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dinucleotide_shuffle(["ACGTN", "acgtn"], random_state=0)  # ACGTN in any case: silent

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._docs import doc_params
 from .._utils import check_random_state
-from ..genome import decode_sequence, encode_sequence
+from ..genome import _encode_counted, decode_sequence, warn_replaced
 
 __all__ = ["dinucleotide_shuffle"]
 
@@ -82,6 +82,18 @@ def _shuffle_codes(s: np.ndarray, random_state: np.random.Generator) -> np.ndarr
     return out
 
 
+def _shuffle_strings(seqs: Sequence[str], rng: np.random.Generator) -> list[str]:
+    """Shuffled strings; one warning (at the caller of ``dinucleotide_shuffle``) for letters outside ACGTN."""
+    out, n_bad, n_seqs, ex = [], 0, 0, b""
+    for s in seqs:
+        codes, nb, e = _encode_counted(s)
+        if nb:
+            n_bad, n_seqs, ex = n_bad + nb, n_seqs + 1, (ex + e)[:20]
+        out.append(decode_sequence(_shuffle_codes(codes, rng)))
+    warn_replaced(n_bad, ex, n_seqs if len(seqs) > 1 else None, stacklevel=4)
+    return out
+
+
 @doc_params()
 def dinucleotide_shuffle(
     seq_or_codes: str | Sequence[str] | np.ndarray,
@@ -104,7 +116,8 @@ def dinucleotide_shuffle(
     -------
     shuffled : str or list of str or :class:`numpy.ndarray`
         The same kind of object as the input (string, list of strings, or array of the same dtype and
-        shape). Strings come back upper case, with letters other than ``ACGT`` as ``N``.
+        shape). Strings come back upper case, with letters other than ``ACGT`` as ``N`` (one
+        :class:`UserWarning` per call gives the number of characters outside ``ACGTN``).
 
     Examples
     --------
@@ -117,7 +130,7 @@ def dinucleotide_shuffle(
     """
     rng = check_random_state(random_state)
     if isinstance(seq_or_codes, str):
-        return decode_sequence(_shuffle_codes(encode_sequence(seq_or_codes), rng))
+        return _shuffle_strings([seq_or_codes], rng)[0]
     if isinstance(seq_or_codes, np.ndarray):
         a = seq_or_codes
         if a.ndim == 1:
@@ -129,10 +142,8 @@ def dinucleotide_shuffle(
             return out
         raise ValueError(f"codes must be 1-D or 2-D, got shape {a.shape}")
     if isinstance(seq_or_codes, Sequence):
-        out = []
-        for s in seq_or_codes:
-            if not isinstance(s, str):
-                raise TypeError(f"expected a list of strings, got an element of type {type(s).__name__}")
-            out.append(decode_sequence(_shuffle_codes(encode_sequence(s), rng)))
-        return out
+        bad = next((s for s in seq_or_codes if not isinstance(s, str)), None)
+        if bad is not None:
+            raise TypeError(f"expected a list of strings, got an element of type {type(bad).__name__}")
+        return _shuffle_strings(seq_or_codes, rng)
     raise TypeError(f"expected str, list of str or numpy array, got {type(seq_or_codes).__name__}")
