@@ -67,6 +67,44 @@ def test_roc_pr_matches_evaluate_and_sklearn(planted, tmp_path):
     )
 
 
+def test_roc_pr_leaves_out_regions_without_sequence(planted, caplog):
+    """All-N regions are predicted as NaN by the model: left out of the metrics with a logged count."""
+    import logging
+
+    import scanpy as sc
+
+    import scfanpy as sfp
+
+    m, a = planted
+    b = a.copy()
+    test = np.flatnonzero(b.obs["split"] == "test")
+    b.obsm["dna_code"][test[:7]] = 4  # no sequence
+    root = sc.settings._root_logger
+    root.addHandler(caplog.handler)
+    try:
+        with pytest.warns(UserWarning, match="probabilities are NaN"):  # the model's own warning
+            sfp.tl.roc_pr(m, b, split="test")
+    finally:
+        root.removeHandler(caplog.handler)
+    assert any(
+        r.levelno == logging.WARNING and f"7 of {len(test)} regions have no sequence" in r.getMessage()
+        for r in caplog.records
+    )
+    res = b.uns["roc_pr"]
+    assert res["params"]["n_no_sequence"] == 7 and res["params"]["n_regions"] == len(test)
+    # the same as evaluating only the regions with sequence
+    c = a.copy()
+    c.obs["split"] = c.obs["split"].astype(str)
+    c.obs.iloc[test[:7], c.obs.columns.get_loc("split")] = "train"
+    sfp.tl.roc_pr(m, c, split="test")
+    pd.testing.assert_frame_equal(res["metrics"], c.uns["roc_pr"]["metrics"])
+    assert res["metrics"].loc["MAX", "n"] == len(test) - 7
+    assert np.isfinite(res["metrics"].loc[["MAX", "OTHER"], ["auroc", "auprc"]].to_numpy()).all()
+    with pytest.warns(UserWarning, match="probabilities are NaN"):
+        ev = m.evaluate(b, split="test")
+    pd.testing.assert_frame_equal(res["metrics"], ev, check_dtype=False)
+
+
 def test_roc_pr_options_and_errors(planted):
     import scfanpy as sfp
 

@@ -99,11 +99,13 @@ def roc_pr(
         fields are written:
     regions.uns['roc_pr']['metrics'] : :class:`pandas.DataFrame`
         Indexed by TF: ``auroc``, ``auprc`` (NaN when a TF has one class only), ``n_pos`` and ``n``
-        (observed labels); key ``key_added``.
+        (observed labels); key ``key_added``. Regions without sequence (empty or all N), which the model
+        predicts as NaN, are left out (their number is logged), as in
+        :meth:`~scfanpy.models.SCFAN.evaluate`.
     regions.uns['roc_pr']['curves'] : dict
         ``{{tf: {{'fpr', 'tpr', 'precision', 'recall'}}}}`` arrays, for the TFs with both classes.
     regions.uns['roc_pr']['params'] : dict
-        ``split``, ``model`` (class name), ``n_regions``.
+        ``split``, ``model`` (class name), ``n_regions``, ``n_no_sequence`` (regions left out).
 
     Examples
     --------
@@ -124,11 +126,29 @@ def roc_pr(
     start = logg.info("evaluating %s on %d regions (split %r)", type(model).__name__, len(idx), split)
     pred = model.predict(regions, batch_size=batch_size, indices=idx).to_numpy()
     cols = [names.index(t) for t in tfs]
-    metrics, curves = _curves(labels[idx][:, cols], pred[:, cols], tfs)
+    y, p = labels[idx][:, cols].astype(np.float32), pred[:, cols]
+    no_seq = np.isnan(p).any(1)
+    if no_seq.any():  # the model gives NaN for a region without sequence (empty or all N): left out
+        logg.warning(
+            "%d of %d regions have no sequence (empty or all N) and no prediction: left out of the metrics",
+            int(no_seq.sum()),
+            len(idx),
+        )
+        y[no_seq], p = np.nan, np.where(no_seq[:, None], 0.0, p)
+    metrics, curves = _curves(y, p, tfs)
     logg.info("    finished", time=start)
     if copy:
         regions = regions.copy()
     regions.uns[key_added] = {"metrics": metrics, "curves": curves}
     log_added("uns", key_added, f"metrics and curves of {len(tfs)} TFs")
-    uns_params(regions, key_added, {"split": split, "model": type(model).__name__, "n_regions": len(idx)})
+    uns_params(
+        regions,
+        key_added,
+        {
+            "split": split,
+            "model": type(model).__name__,
+            "n_regions": len(idx),
+            "n_no_sequence": int(no_seq.sum()),
+        },
+    )
     return regions if copy else None
