@@ -158,3 +158,58 @@ def test_mudata_result_writes_and_reads_back(sim_small, tmp_path):
         back.mod["atac"].obsm["tf_activity"].to_numpy(), m.mod["atac"].obsm["tf_activity"].to_numpy()
     )
     np.testing.assert_allclose(back.mod["tf"].X, m.mod["tf"].X)
+
+
+def _ari(X, labels):
+    import scanpy as sc
+    from sklearn.metrics import adjusted_rand_score
+
+    b = ad.AnnData(np.nan_to_num(np.asarray(X, dtype=np.float32)))
+    sc.pp.neighbors(b, use_rep="X", n_neighbors=15, random_state=0)
+    best = None
+    for res in (0.1, 0.2, 0.3, 0.5, 0.8, 1.2):
+        sc.tl.leiden(b, resolution=res, flavor="igraph", n_iterations=2, random_state=0, key_added="l")
+        k = b.obs["l"].nunique()
+        if best is None or abs(k - len(set(labels))) < best[0]:
+            best = (abs(k - len(set(labels))), adjusted_rand_score(labels, b.obs["l"]))
+    return best[1]
+
+
+def test_one_call_on_the_gc_regime_clusters_by_programme(gc_regime):
+    """The default one call (smoothing included) on 10x-like counts with per-cell GC capture bias.
+
+    The corrected z-scores are formed on the counts (``counts_layer`` 'X'), with chromVAR-style background
+    sampling. Measured (random_state 0, 8 TFs): ARI of Leiden on the corrected z 0.76, on the uncorrected
+    score (smoothed over GC-confounded neighbours) 0.44; every type's programme TF ranks first. Floors:
+    corrected > 0.65 and at least 0.2 above the uncorrected.
+    """
+    adata, genome, truth = gc_regime
+    a = sfp.tl.predict_tf_binding(adata, genome=genome, tfs=GC_TFS, verbose=False, copy=True)
+    params = a.uns["tf_activity"]["params"]
+    assert params["smoothed_here"] and params["counts_layer"] == "X"
+    labels = a.obs["cell_type"].astype(str).to_numpy()
+    ari_z = _ari(a.obsm["tf_activity"], labels)
+    ari_raw = _ari(a.obsm["tf_activity_raw"], labels)
+    assert ari_z > 0.65 and ari_z > ari_raw + 0.2, (ari_z, ari_raw)
+    sfp.tl.rank_tfs(a, "cell_type")
+    top = sfp.tl.top_tfs(a, n=1)
+    for ct in truth.active.index:
+        (key_tf,) = [t for t in GC_TFS if truth.active.loc[ct, t] and t not in ("CTCF", *GC_RICH)]
+        assert top.loc[ct, 1] == key_tf, (ct, top.loc[ct, 1], key_tf)
+
+
+def test_cells_without_counts_are_flagged_and_nan(sim_small):
+    adata, genome, truth = sim_small
+    a = adata.copy()
+    X = a.X.tocsr(copy=True).astype(np.float32)
+    X[[0, 5]] = 0
+    X.eliminate_zeros()
+    a.X = X
+    for correct in (True, False):
+        b = sfp.tl.predict_tf_binding(
+            a, genome=genome, tfs=truth.tfs, smooth=False, correct_bias=correct, verbose=False, copy=True
+        )
+        empty = b.obs["tf_activity_empty"].to_numpy()
+        assert empty.dtype == bool and set(np.flatnonzero(empty)) == {0, 5}
+        act = b.obsm["tf_activity"].to_numpy()
+        assert np.isnan(act[[0, 5]]).all() and np.isfinite(act[~empty]).all()

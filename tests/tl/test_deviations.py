@@ -37,7 +37,7 @@ def test_background_peaks_are_matched_and_seeded():
     cov = np.c_[rng.uniform(0.3, 0.7, 500), rng.normal(0, 1, 500)]
     bg = background_peaks(cov, n_background=20, random_state=1)
     assert bg.shape == (500, 20)
-    assert not (bg == np.arange(500)[:, None]).any()  # never itself
+    assert (bg == np.arange(500)[:, None]).mean() < 0.1  # rarely itself (as in chromVAR)
     # stand-ins are close in GC: mean |gc difference| far below that of random pairs
     d_bg = np.abs(cov[bg, 0] - cov[:, [0]]).mean()
     d_rand = np.abs(cov[rng.integers(0, 500, (500, 20)), 0] - cov[:, [0]]).mean()

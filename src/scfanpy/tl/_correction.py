@@ -57,15 +57,20 @@ def correct(
     ``binding`` (peaks x TFs) gives the weights: ``method='probability'``: the evidence above even odds,
     ``max(2 P - 1, 0)`` (a peak counts once it is more likely bound than not, fully at ``P = 1``; the many
     chance partial matches at ``P`` 0.1-0.5 would otherwise outweigh the sites), ``'scfan'``: the top-2
-    votes of each peak. Peaks with more than :data:`MAX_N_FRACTION` N get weight 0.
+    votes of each peak. Peaks with more than :data:`MAX_N_FRACTION` N get weight 0 and serve as no
+    peak's background (their GC content is not measured). ``counts`` are the raw counts (chromVAR's
+    statistic is per cell: pooling neighbours first mixes cells whose neighbours were found on a
+    technically biased embedding).
     """
     gc, nf = peak_composition(codes)
     usable = nf <= MAX_N_FRACTION
     w = np.clip(2.0 * binding - 1.0, 0.0, 1.0) if method == "probability" else sc.top2_indicator(binding)
     w = np.where(usable[:, None], w, 0.0)
     mean_access = np.asarray(counts.mean(0)).ravel()
-    cov = np.c_[gc, np.log1p(mean_access), nf]
-    bg = background_peaks(cov, n_background=n_background, random_state=random_state)
+    pool = usable if usable.sum() >= 2 else None
+    bg = background_peaks(
+        np.c_[gc, np.log1p(mean_access)], n_background=n_background, pool=pool, random_state=random_state
+    )
     d, z, raw = deviations(counts, w, bg, chunk_size=chunk_size)
     return Correction(d, z, raw, bg.astype(np.int32), gc.astype(np.float32), nf.astype(np.float32), usable)
 

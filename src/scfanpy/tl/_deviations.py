@@ -11,8 +11,8 @@ For a cell ``c`` with signal ``x[c, p]`` over peaks and a TF's weights ``w[p]``:
   ``e[p] = sum_c x[c, p] / sum_{c, p} x[c, p]`` (the peak's share of all signal);
 - deviation ``d[c] = (O[c] - E[c]) / E[c]``.
 
-Each peak has ``n_background`` stand-ins (:func:`background_peaks`), peaks alike in GC content, mean
-accessibility and N fraction. Background ``b`` moves every peak's weight to its ``b``-th stand-in
+Each peak has ``n_background`` stand-ins (:func:`background_peaks`), peaks alike in GC content and mean
+accessibility. Background ``b`` moves every peak's weight to its ``b``-th stand-in
 (``O_b[c] = sum_p x[c, bg[p, b]] w[p]``, ``E_b`` likewise) and gives ``d_b``. The bias-corrected
 deviation is ``d - mean_b d_b`` and its z-score ``(d - mean_b d_b) / sd_b d_b``: a TF whose weights sit
 on GC-rich or widely open peaks gets the same expectation from background peaks of the same kind, so the
@@ -67,14 +67,27 @@ def background_peaks(
     covariates: np.ndarray,
     *,
     n_background: int = 50,
-    n_candidates: int | None = None,
+    width: float = 0.3,
+    n_bins: int = 50,
+    pool: np.ndarray | None = None,
     random_state: int | np.random.Generator | None = 0,
 ) -> np.ndarray:
-    """For each peak, ``n_background`` other peaks alike in the covariates.
+    """For each peak, ``n_background`` other peaks alike in the covariates (chromVAR's sampling).
 
-    The covariates (columns, e.g. GC fraction, log mean accessibility, N fraction) are whitened (zero
-    mean, identity covariance: Mahalanobis distance, as chromVAR does for its two covariates); each peak's
-    stand-ins are drawn without replacement from its ``n_candidates`` nearest other peaks in that space.
+    The covariates (columns, e.g. GC fraction and log mean accessibility) are whitened (zero mean,
+    identity covariance: Mahalanobis distance, as chromVAR does) and binned on a regular grid (``n_bins``
+    per axis for two covariates, fewer for more so that the grid stays near ``n_bins ** 2`` cells). A
+    peak's stand-ins are drawn bin first, then peak: bin ``j`` with probability proportional to a Gaussian
+    kernel of the distance between the peak's bin centre and ``j``'s (standard deviation ``width`` in
+    whitened units), whatever the number of peaks in ``j``; then a peak of ``j`` uniformly. This is the
+    sampling of chromVAR's ``getBackgroundPeaks`` (Schep et al. 2017). Unlike the ``k`` nearest
+    neighbours, it reaches past the densest part of the covariate space, so the background spread (the
+    z-score's denominator) is not understated where peaks crowd together.
+
+    ``width`` 0.3 (chromVAR's default is 0.1 on its own grid): on the development simulator
+    (``benchmarks/bench_tf_activity_real.py --dataset gcsim``) ARI of the z-scores was 0.69 at 0.1,
+    0.72 at 0.15, 0.84-0.86 at 0.2 (three seeds), 0.90 at 0.3 and 0.87 at 0.5; the 50 nearest neighbours
+    gave 0.81 and named the programme TF in the top 3 for 2 of 6 types against 5-6 of 6 here.
 
     Parameters
     ----------
@@ -82,50 +95,86 @@ def background_peaks(
         ``(n_peaks, d)`` float.
     n_background
         Stand-ins per peak (chromVAR: 50 background iterations).
-    n_candidates
-        Neighbourhood to draw from (default ``2 * n_background``, at most ``n_peaks - 1``): smaller
-        matches more tightly, larger gives more varied backgrounds.
+    width
+        Kernel standard deviation in whitened units: smaller matches more tightly, larger gives more
+        varied backgrounds.
+    n_bins
+        Grid resolution per axis for two covariates.
+    pool
+        Boolean ``(n_peaks,)``: the peaks that may serve as stand-ins (default all), e.g. only peaks with
+        known sequence, whose GC content is measured.
     random_state
         Seed of the draws.
 
     Returns
     -------
     background : numpy.ndarray
-        int64 ``(n_peaks, n_background)`` peak indices; column ``b`` is background set ``b``.
+        int64 ``(n_peaks, n_background)`` peak indices; column ``b`` is background set ``b``. A peak may
+        be among its own stand-ins, as in chromVAR: mostly a peak alone in a sparse corner of the
+        covariates, whose own bin dominates the kernel. Excluding it was measured worse (those peaks then
+        get stand-ins from the denser side; ARI 0.30 against 0.89 on the development simulator).
     """
-    from sklearn.neighbors import NearestNeighbors
-
     x = np.asarray(covariates, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
     n = x.shape[0]
-    if n < 2:
-        raise ValueError(f"background peaks need at least 2 peaks, got {n}")
     if not np.isfinite(x).all():
         raise ValueError("covariates contain NaN or inf")
-    k = min(n - 1, n_candidates or 2 * n_background)
-    z = _whiten(x)
-    nn = NearestNeighbors(n_neighbors=k + 1).fit(z)
-    idx = nn.kneighbors(z, return_distance=False)
-    # drop the peak itself (ties may put it anywhere in the row, or push it out): keep the first k others
-    others = idx != np.arange(n)[:, None]
-    cand = np.take_along_axis(idx, np.argsort(~others, axis=1, kind="stable")[:, :k], axis=1).astype(np.int64)
+    pool = np.ones(n, dtype=bool) if pool is None else np.asarray(pool, dtype=bool)
+    if pool.shape != (n,):
+        raise ValueError(f"pool must be a boolean mask of the {n} peaks, got shape {pool.shape}")
+    if n < 2 or pool.sum() < 2:
+        raise ValueError(f"background peaks need at least 2 candidate peaks, got {int(pool.sum())}")
+    if width <= 0 or n_bins < 2:
+        raise ValueError(f"width must be > 0 and n_bins >= 2, got {width} and {n_bins}")
+    z = _whiten(x, pool)
     rng = np.random.default_rng(random_state)
-    if n_background <= k:
-        pick = np.argsort(rng.random((n, k)), axis=1)[:, :n_background]
-    else:
-        pick = rng.integers(0, k, size=(n, n_background))
-    return np.take_along_axis(cand, pick, axis=1)
+    bin_of, centres = _grid_bins(z, pool, n_bins)
+    cand = np.flatnonzero(pool)
+    occupied, inverse, density = np.unique(bin_of[cand], return_inverse=True, return_counts=True)
+    members = cand[np.argsort(inverse, kind="stable")]  # candidates grouped by bin
+    starts = np.r_[0, np.cumsum(density)]
+    occ_centres = centres[occupied]
+    out = np.empty((n, n_background), dtype=np.int64)
+    peak_bins, peak_inverse = np.unique(bin_of, return_inverse=True)
+    for i, b in enumerate(peak_bins):
+        peaks = np.flatnonzero(peak_inverse == i)
+        dist2 = ((occ_centres - centres[b]) ** 2).sum(1)
+        p = np.exp(-0.5 * (dist2 - dist2.min()) / width**2)  # shifted: no underflow far in the tails
+        p /= p.sum()
+        out[peaks] = _draw(rng, p, members, starts, density, (len(peaks), n_background))
+    return out
 
 
-def _whiten(x: np.ndarray) -> np.ndarray:
-    """Zero-mean, identity-covariance coordinates (constant columns dropped)."""
-    x = x - x.mean(0)
-    keep = x.std(0) > 0
-    x = x[:, keep]
+def _grid_bins(z: np.ndarray, pool: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grid cell of each peak (nearest grid point per axis over the pool's range) and the cell centres."""
+    d = z.shape[1]
+    per_axis = n_bins if d <= 2 else max(4, int(round(n_bins ** (2 / d))))
+    lo, hi = z[pool].min(0), z[pool].max(0)
+    axes = [np.linspace(lo[k], hi[k], per_axis) for k in range(d)]
+    step = np.where(hi > lo, (hi - lo) / (per_axis - 1), 1.0)
+    idx = np.clip(np.rint((z - lo) / step), 0, per_axis - 1).astype(np.int64)
+    shape = (per_axis,) * d
+    flat = np.ravel_multi_index(tuple(idx.T), shape)
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)
+    return flat, grid
+
+
+def _draw(rng, p, members, starts, density, shape) -> np.ndarray:
+    """Stand-ins drawn bin first (by ``p``), then a member of the bin uniformly: int64 ``shape``."""
+    b = rng.choice(len(p), size=shape, p=p)
+    return members[starts[b] + (rng.random(shape) * density[b]).astype(np.int64)]
+
+
+def _whiten(x: np.ndarray, pool: np.ndarray | None = None) -> np.ndarray:
+    """Zero-mean, identity-covariance coordinates over ``pool`` (constant columns dropped)."""
+    ref = x if pool is None else x[pool]
+    x = x - ref.mean(0)
+    keep = ref.std(0) > 0
+    x, ref = x[:, keep], x[:, keep] if pool is None else x[pool][:, keep]
     if x.shape[1] == 0:
         return np.zeros((len(x), 1))
-    cov = np.atleast_2d(np.cov(x, rowvar=False))
+    cov = np.atleast_2d(np.cov(ref, rowvar=False))
     vals, vecs = np.linalg.eigh(cov)
     vals = np.maximum(vals, 1e-12 * vals.max())
     return x @ vecs / np.sqrt(vals)

@@ -6,7 +6,8 @@ None or AnnData or MuData
     written (``adata`` is the modality ``mod`` of a MuData):
 adata.varm['tf_binding'] : :class:`pandas.DataFrame`
     Peaks x TFs binding probability (key ``binding_key``); for a track model averaged over the cells
-    where the peak is accessible, at their signal levels.
+    where the peak is accessible, at their signal levels. Peaks without sequence (all N) get 0 from a
+    deep model (which returns NaN for them) and the prior from the motif model.
 adata.varm['tf_binding_levels'] : :class:`numpy.ndarray`
     float16 ``(peaks, levels, TFs)``, the (peak, level) table: track models with ``store_levels``.
 adata.varm['dna_code'] : :class:`numpy.ndarray`
@@ -14,6 +15,9 @@ adata.varm['dna_code'] : :class:`numpy.ndarray`
 adata.obsm['tf_activity'] : :class:`pandas.DataFrame`
     Cells x TFs activity (key ``key_added``): the bias-corrected z-score (``correct_bias``; NaN for cells
     without signal), else the uncorrected score.
+adata.obs['tf_activity_empty'] : :class:`pandas.Series`
+    Boolean: cells without counts in the layer their activity is formed on (``key_added + '_empty'``);
+    their activity (corrected and uncorrected) is NaN, not the background value.
 adata.obsm['tf_activity_deviation'] : :class:`pandas.DataFrame`
     ``correct_bias`` only: the bias-corrected deviation (``key_added + '_deviation'``).
 adata.obsm['tf_activity_raw'] : :class:`pandas.DataFrame`
@@ -25,12 +29,14 @@ adata.var['gc_content'], adata.var['n_fraction'], adata.var['usable_sequence'] :
     ``correct_bias`` only: GC share of the known bases, share of N, and whether the peak has sequence
     evidence (at most 50% N; other peaks get weight 0).
 adata.varm['tf_activity_background_peaks'] : :class:`numpy.ndarray`
-    ``correct_bias`` only: int32 (peaks, ``n_background``), each peak's matched background peaks.
+    ``correct_bias`` only: int32 (peaks, ``n_background``), each peak's matched background peaks (drawn
+    from the peaks with usable sequence).
 adata.layers['smoothed'], adata.obs['smoothed_depth'], adata.uns['smoothed'] : various
     When smoothed here (see ``smooth``): as written by :func:`scfanpy.pp.smooth`.
 adata.uns['tf_activity']['params'] : dict
     ``model``, ``model_kind``, ``method``, ``layer``, ``n_levels``, ``window``, ``binding_key``,
-    ``correct_bias``, ``n_background``, ``random_state`` (seed of the background peaks), ``smoothed_here``.
+    ``correct_bias``, ``n_background``, ``random_state`` (seed of the background peaks), ``smoothed_here``,
+    ``counts_layer`` (the counts the corrected activity was formed on).
 adata.uns['tf_activity']['archetypes'] : dict
     TF -> motif archetype (:func:`scfanpy.tl.motif_archetypes`; TFs without a motif are their own).
 adata.uns['tf_activity']['tf_names'] : list
@@ -69,13 +75,16 @@ accessible peaks minus the mean over all peaks,
 background is taken at the median signal).
 
 Bias correction (``correct_bias``, the default), chromVAR's design (Schep et al., Nature Methods 2017)
-on the model's binding weights: with ``x`` the signal layer's counts, ``w[p, t] = max(2 P[p, t] - 1, 0)``
-the per-peak evidence above even odds (``'scfan'``: the peak's top-2 votes) and ``e[p]`` the peak's share
-of all signal, a cell's
-deviation is ``d = (sum_p x[c, p] w[p, t] - E) / E`` with ``E = sum_p x[c, p] * sum_p e[p] w[p, t]``.
-Each peak gets ``n_background`` stand-in peaks alike in GC content, log mean accessibility and N
-fraction (Mahalanobis nearest neighbours); background ``b`` moves every weight to the ``b``-th
-stand-in and gives ``d_b``. The activity is ``z = (d - mean_b d_b) / sd_b d_b``: a TF whose sites sit on
+on the model's binding weights: with ``x`` the cells' counts (``X`` when the binding was scored on the
+smoothed layer, else ``layer``: the deviation is a statistic of each cell's own reads, and pooling
+neighbours first mixes cells whose neighbours were found on a technically biased embedding),
+``w[p, t] = max(2 P[p, t] - 1, 0)`` the per-peak evidence above even odds (``'scfan'``: the peak's top-2
+votes) and ``e[p]`` the peak's share of all counts, a cell's deviation is
+``d = (sum_p x[c, p] w[p, t] - E) / E`` with ``E = sum_p x[c, p] * sum_p e[p] w[p, t]``.
+Each peak gets ``n_background`` stand-in peaks alike in GC content and log mean accessibility, drawn as
+chromVAR does (whitened covariates on a grid, bins by
+a Gaussian kernel of their distance, then a peak of the bin), only among peaks with usable sequence;
+background ``b`` moves every weight to the ``b``-th stand-in and gives ``d_b``. The activity is ``z = (d - mean_b d_b) / sd_b d_b``: a TF whose sites sit on
 GC-rich or widely open peaks gets the same expectation from its backgrounds, so a cell's GC or
 capture bias cancels. Peaks with more than 50% N carry no weight, so missing sequence is never
 evidence. Differences from the paper's scFAN score: scFAN reports the uncorrected vote share
