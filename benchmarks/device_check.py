@@ -4,8 +4,8 @@ Rows (each in its own try/except: one failing row leaves the others running):
 
 * ``DANQ`` / ``FACTORNET`` / ``SCFAN``: a short training run (scvi-tools ``train`` with
   ``precision='bf16-mixed'`` on a GPU, ``'32-true'`` on the CPU), then ``predict_codes`` of the same
-  weights on the same windows on the device and on the CPU: max abs difference of the probabilities and
-  windows/s on each;
+  weights on the same windows on the device (the check in full fp32, TF32 off) and on the CPU: max abs
+  difference of the probabilities and windows/s on each;
 * ``scFAN table``: the ``(peak, level)`` table inference of :func:`scfanpy.tl.predict_tf_binding`
   (``tl._scoring.binding_table`` over ``tl._predict._predictor``: 16 signal levels + the median-signal
   reference = 17 passes per peak) with the published scFAN CNN (window 1,000, 1 track, 33 TFs), in
@@ -15,21 +15,18 @@ Rows (each in its own try/except: one failing row leaves the others running):
 * ``motif scan``: :meth:`scfanpy.models.MotifModel.scan_codes` with ``device=`` (when the method has
   that keyword) against the numpy scan on a subsample, all JASPAR CORE vertebrate motifs (read from
   ``benchmarks/data/jaspar_core_vertebrates.npz``, so no pyjaspar is needed);
-* ``SAILER`` / ``PeakVI``: seconds per training epoch on the same simulated cells x peaks matrix, and
-  their ratio.
+* ``SAILER`` / ``PeakVI``: seconds per training epoch on the same cells x peaks matrix, and their ratio.
 
-Run (one H200: under 8 minutes; ``--smoke``: tiny sizes, any device, a few seconds per row)::
+Run: ``python benchmarks/device_check.py --out $OUT/device_check.md`` (one H200: under 8 minutes);
+``--smoke --device cpu``: tiny sizes, any device.
 
-    python benchmarks/device_check.py --out $OUT/device_check.md
-    python benchmarks/device_check.py --smoke --device cpu
-
-The table is printed and written to ``--out`` (markdown) with a ``.json`` twin (default
-``$OUT/device_check.md`` when ``OUT`` is set). Exit status 1 when a row failed.
+Printed and written to ``--out`` and a ``.json`` twin (default ``$OUT/device_check.md``); exit 1 on a fail.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
@@ -143,6 +140,19 @@ def _tf32() -> bool:
         return True
 
 
+@contextlib.contextmanager
+def _strict_fp32():
+    """CUDA convolutions and matmuls in full fp32 (TF32 off) inside the block."""
+    import torch
+
+    flags = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = flags
+
+
 def _rate(n: float, secs: float) -> str:
     return f"{n / secs:,.0f}" if secs > 0 else "inf"
 
@@ -230,6 +240,12 @@ def row_seqmodel(name: str, cfg: dict, dev) -> Row:
     )
     model.module.to(dev)
     label, tol = _fp32_tol(dev)
+    tf32_note = ""
+    if _is_cuda(dev):  # agreement in full fp32; the TF32 default's difference goes in the note
+        with _strict_fp32():
+            p_exact = model.predict_codes(codes[:m], None if tracks is None else tracks[:m], batch_size=bs)
+        tf32_note = f"; default (TF32) vs cpu max diff {float(np.abs(p_dev[:m] - p_cpu).max()):.2e}"
+        p_dev, label, tol = np.concatenate([p_exact, p_dev[m:]]), "fp32 (TF32 off for the check)", 1e-4
     row = Row(
         f"{name} train + predict",
         str(dev),
@@ -239,7 +255,7 @@ def row_seqmodel(name: str, cfg: dict, dev) -> Row:
         f"train {_rate(n_train, t_train)} win/s; predict {dev} {_rate(n, t_dev)}, cpu {_rate(m, t_cpu)} win/s",
         float(np.abs(p_dev[:m] - p_cpu).max()),
         tol,
-        note=f"{sum(p.numel() for p in model.module.parameters()):,} params; torch {torch.__version__}",
+        note=f"{sum(p.numel() for p in model.module.parameters()):,} params; torch {torch.__version__}{tf32_note}",
     )
     row.judge()
     return row
