@@ -45,8 +45,8 @@ def atac_modality(mdata: Any, mod: str | None = None, *, how: str = "mod={}") ->
         if "atac" not in mdata.mod:
             eg = how.format(repr(next(iter(mdata.mod), "atac")))
             raise ValueError(
-                f"this MuData has no 'atac' modality (it has {shape}): pass the name of the modality that "
-                f"holds the peaks, e.g. {eg}"
+                f"this MuData has no 'atac' modality (it has {shape}): pass {how.format('...')} with the name "
+                f"of the modality that holds the peaks, e.g. {eg}"
             )
         return "atac"
     if mod not in mdata.mod:
