@@ -165,3 +165,23 @@ def test_lsi_random_state():
     z1 = sfp.pp.lsi(X, 10, random_state=np.random.default_rng(3))  # a Generator is accepted
     assert z1.shape == (200, 10)
     assert sfp.pp.lsi(X, 10, drop_first=False).shape == (200, 10)
+
+
+@pytest.mark.parametrize("where", ["X", "layer"])
+def test_smooth_reads_a_dask_matrix_in_chunks(where):
+    """A dask X (anndata's lazy reading) or layer: read by chunks of cells, same sums as in memory."""
+    da = pytest.importorskip("dask.array")
+    ref = _line_adata()
+    sfp.pp.smooth(ref, n_neighbors=2, use_rep="rep")
+    a = _line_adata()
+    lazy = da.from_array(a.X, chunks=(4, 4), asarray=False)
+    if where == "X":
+        a.X = lazy
+    else:
+        a.layers["counts"] = lazy
+    sfp.pp.smooth(a, n_neighbors=2, use_rep="rep", layer=None if where == "X" else "counts")
+    np.testing.assert_array_equal(a.layers["smoothed"].toarray(), ref.layers["smoothed"].toarray())
+    bad = _line_adata()
+    bad.X = da.from_array(sp.csr_matrix(-bad.X.toarray()), chunks=(4, 4), asarray=False)
+    with pytest.raises(ValueError, match="negative"):
+        sfp.pp.smooth(bad, n_neighbors=2, use_rep="rep")

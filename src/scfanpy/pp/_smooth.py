@@ -309,12 +309,23 @@ def _check_counts(adata: AnnData, layer: str | None) -> None:
         )
 
 
+def _is_dask(m) -> bool:
+    return type(m).__module__.split(".")[0] == "dask"
+
+
 def _read_counts(adata: AnnData, layer: str | None, chunk: int = 10_000) -> sp.csr_matrix:
-    """The counts as float32 CSR, checked finite and non-negative; a backed ``X`` is read by cell chunks."""
+    """The counts as float32 CSR, checked finite and non-negative.
+
+    A backed ``X`` or a dask array (``X`` or the layer) is read ``chunk`` cells at a time, each block
+    turned into float32 CSR before the next is read.
+    """
     where = "X" if layer is None else f"layers[{layer!r}]"
     M = adata.X if layer is None else adata.layers[layer]
-    if layer is None and getattr(adata, "isbacked", False):
-        blocks = [sp.csr_matrix(M[lo : lo + chunk], dtype=np.float32) for lo in range(0, adata.n_obs, chunk)]
+    if (layer is None and getattr(adata, "isbacked", False)) or _is_dask(M):
+        blocks = []
+        for lo in range(0, adata.n_obs, chunk):
+            b = M[lo : lo + chunk]
+            blocks.append(sp.csr_matrix(b.compute() if _is_dask(b) else b, dtype=np.float32))
         X = sp.vstack(blocks, format="csr")
     else:
         X = sp.csr_matrix(M, dtype=np.float32)
@@ -358,8 +369,11 @@ def smooth(
 
     Inputs are checked before anything is written: at least 2 cells and 1 peak (3 of each when an LSI
     is computed), counts that are finite and non-negative, and a ``use_rep`` that exists, has columns
-    and no NaN. A backed AnnData (``anndata.read_h5ad(path, backed='r')``) has its ``X`` read in chunks
-    of cells; the results are held in memory (save them with ``adata.write_h5ad(new_path)``).
+    and no NaN. A backed AnnData (``anndata.read_h5ad(path, backed='r')``) or a dask array ``X`` (e.g.
+    ``anndata.experimental.read_elem_lazy``) is read in chunks of 10,000 cells into one sparse matrix
+    (memory: the non-zeros, about 8 bytes each, plus as much again for the smoothed layer); the results
+    are held in memory (save them with ``adata.write_h5ad(new_path)``). At 10^6 cells the neighbour sums
+    dominate the cost: see ``docs/scale.md``.
 
     Parameters
     ----------

@@ -15,12 +15,32 @@ import scipy.sparse as sp
 
 from . import _scoring as sc
 from ._archetypes import motif_archetypes
-from ._deviations import background_peaks, deviations, peak_composition
+from ._deviations import background_peaks, peak_composition
 
-__all__ = ["Correction", "correct", "archetypes_for", "archetype_activity", "tf_representation"]
+__all__ = [
+    "Background",
+    "Correction",
+    "prepare",
+    "correction",
+    "archetypes_for",
+    "archetype_activity",
+    "tf_representation",
+]
 
 #: peaks with more N than this (share of the window) carry no sequence evidence: weight 0
 MAX_N_FRACTION = 0.5
+
+
+@dataclass
+class Background:
+    """Pass (b): the per-peak inputs of the deviations, from the sequences, the binding and column sums."""
+
+    weights: np.ndarray  # float64 (peaks, TFs)
+    peaks: np.ndarray  # int64 (peaks, n_background)
+    peak_share: np.ndarray  # float64 (peaks,): e[p], the peak's share of all counts
+    gc: np.ndarray  # float64 (peaks,)
+    n_fraction: np.ndarray  # float64 (peaks,)
+    usable: np.ndarray  # bool (peaks,)
 
 
 @dataclass
@@ -29,50 +49,56 @@ class Correction:
 
     deviation: np.ndarray  # float32 (cells, TFs): d - mean_b d_b
     z: np.ndarray  # float32 (cells, TFs)
-    raw_deviation: np.ndarray  # float32 (cells, TFs): d
     background: np.ndarray  # int32 (peaks, n_background)
     gc: np.ndarray  # float32 (peaks,)
     n_fraction: np.ndarray  # float32 (peaks,)
     usable: np.ndarray  # bool (peaks,)
 
 
-def signal_counts(adata, layer: str) -> sp.csr_matrix:
-    """The layer the activity was scored on, as CSR float64 (``'X'``: ``adata.X``)."""
-    m = adata.X if layer == "X" else adata.layers[layer]
-    return sp.csr_matrix(m, dtype=np.float64)
-
-
-def correct(
-    counts: sp.csr_matrix,
+def prepare(
     codes: np.ndarray,
     binding: np.ndarray,
+    col_sums: np.ndarray,
+    n_cells: int,
     *,
     method: str,
     n_background: int,
     random_state,
-    chunk_size: int,
-) -> Correction:
-    """Deviations of each (cell, TF) from GC-, accessibility- and N-matched background peaks.
+) -> Background:
+    """Weights and GC-, accessibility- and N-matched background peaks of each peak (pass (b)).
 
     ``binding`` (peaks x TFs) gives the weights: ``method='probability'``: the evidence above even odds,
     ``max(2 P - 1, 0)`` (a peak counts once it is more likely bound than not, fully at ``P = 1``; the many
     chance partial matches at ``P`` 0.1-0.5 would otherwise outweigh the sites), ``'scfan'``: the top-2
     votes of each peak. Peaks with more than :data:`MAX_N_FRACTION` N get weight 0 and serve as no
-    peak's background (their GC content is not measured). ``counts`` are the raw counts (chromVAR's
-    statistic is per cell: pooling neighbours first mixes cells whose neighbours were found on a
-    technically biased embedding).
+    peak's background (their GC content is not measured). ``col_sums`` are the column sums of the raw
+    counts over the ``n_cells`` cells (chromVAR's statistic is per cell: pooling neighbours first mixes
+    cells whose neighbours were found on a technically biased embedding); their means are the
+    accessibility covariate.
     """
     gc, nf = peak_composition(codes)
     usable = nf <= MAX_N_FRACTION
     w = np.clip(2.0 * binding - 1.0, 0.0, 1.0) if method == "probability" else sc.top2_indicator(binding)
-    w = np.where(usable[:, None], w, 0.0)
-    mean_access = np.asarray(counts.mean(0)).ravel()
+    w = np.where(usable[:, None], w, 0.0).astype(np.float64)
+    col = np.asarray(col_sums, dtype=np.float64)
+    mean_access = col / max(n_cells, 1)
     pool = usable if usable.sum() >= 2 else None
     bg = background_peaks(
         np.c_[gc, np.log1p(mean_access)], n_background=n_background, pool=pool, random_state=random_state
     )
-    d, z, raw = deviations(counts, w, bg, chunk_size=chunk_size)
-    return Correction(d, z, raw, bg.astype(np.int32), gc.astype(np.float32), nf.astype(np.float32), usable)
+    return Background(w, bg, col / max(col.sum(), 1e-300), gc, nf, usable)
+
+
+def correction(b: Background, deviation: np.ndarray, z: np.ndarray) -> Correction:
+    """The :class:`Correction` of the deviations and z-scores formed with ``b`` (pass (c))."""
+    return Correction(
+        deviation,
+        z,
+        b.peaks.astype(np.int32),
+        b.gc.astype(np.float32),
+        b.n_fraction.astype(np.float32),
+        b.usable,
+    )
 
 
 def archetypes_for(model, tf_names: list[str], *, threshold: float = 0.7) -> pd.Series:

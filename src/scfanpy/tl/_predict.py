@@ -20,10 +20,15 @@ from .. import _logging as logg
 from .._constants import DNA_CODE, SMOOTHED, TF_ACTIVITY, TF_BINDING
 from .._docs import doc_params
 from .._torch import fit_window
-from .._utils import get_adata, h5_safe_columns, is_mudata, log_added, progress, uns_params
+from .._utils import get_adata, h5_safe_columns, is_mudata, log_added, uns_params
+from . import _chunks as ch
 from . import _correction as corr
 from . import _scoring as sc
 from ._predict_docs import DOC_NOTES, DOC_RETURNS
+from ._predict_model import is_motif_name as _is_motif_name
+from ._predict_model import model_name as _model_name
+from ._predict_model import predictor as _predictor
+from ._predict_model import resolve_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from mudata import MuData
@@ -31,67 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["predict_tf_binding"]
 
 _METHODS = ("probability", "scfan")
-_MOTIF_NAMES = {"motif", "jaspar", "motifs"}
-_SIGNAL_TRACK_NAMES = ("accessibility", "atac", "dnase", "signal", "dnase_atac", "chromatin")
-
-
-# ------------------------------------------------------------------------------------------- model
-def _is_motif_name(model: Any) -> bool:
-    return model is None or (isinstance(model, str) and model.lower() in _MOTIF_NAMES)
-
-
-def resolve_model(model: Any = None, tfs: list[str] | None = None):
-    """The model object for ``model``: ``None``/``'motif'`` (JASPAR motifs), ``'pretrained'`` or a name, or a model."""
-    if _is_motif_name(model):
-        from ..models._motif import MotifModel
-
-        return MotifModel(tfs)
-    if isinstance(model, str):
-        try:
-            from ..models._pretrained import pretrained
-        except ImportError as e:  # pragma: no cover - the shipped model is part of the package
-            raise ImportError(f"model={model!r} needs scfanpy.models.pretrained ({e})") from e
-        return pretrained() if model == "pretrained" else pretrained(model)
-    for attr in ("predict_codes", "tf_names", "input_spec"):
-        if not hasattr(model, attr):
-            raise TypeError(
-                f"model {type(model).__name__} lacks {attr!r}; see the model contract in the docs"
-            )
-    return model
-
-
-def _model_name(model) -> str:
-    name = getattr(model, "pretrained_name", None) or getattr(model, "name", None)
-    if isinstance(name, str) and name:
-        return name
-    return type(model).__name__
-
-
-def _track_layout(model) -> tuple[int, np.ndarray]:
-    """Index of the model's accessibility track and the constant values of all its tracks."""
-    spec = model.input_spec
-    n_tracks = int(spec.get("n_tracks", 0))
-    names = [str(t).lower() for t in spec.get("track_names", [])] or [""] * n_tracks
-    j = next((i for i, t in enumerate(names) if t in _SIGNAL_TRACK_NAMES), 0)
-    d = getattr(model, "track_defaults", None)
-    if d is None:
-        d = getattr(model, "track_default_", None)
-    defaults = np.zeros(n_tracks, np.float32) if d is None else np.asarray(d, dtype=np.float32)
-    return j, defaults
-
-
-def _predictor(model, cols: np.ndarray | None, batch_size: int) -> sc.Predict:
-    """``predict(codes, values)`` of :mod:`._scoring`: the model's TFs ``cols``, the signal as a constant track."""
-    signal_track, defaults = _track_layout(model)
-
-    def predict(codes: np.ndarray, values: np.ndarray | None) -> np.ndarray:
-        tracks = None if values is None else sc.constant_tracks(values, defaults, signal_track)
-        p = model.predict_codes(codes, tracks, batch_size=batch_size)
-        p = p if cols is None else p[:, cols]
-        # deep models give NaN for windows without sequence (all N): no evidence, no binding
-        return np.nan_to_num(p, nan=0.0) if np.isnan(p).any() else p
-
-    return predict
 
 
 # ------------------------------------------------------------------------------------------ reader
@@ -103,27 +47,35 @@ class _Inputs:
     model: Any
     tf_names: list[str]
     cols: np.ndarray | None  # columns of the model's output (None: all)
-    V: sp.csr_matrix  # per-cell signal, cells x peaks
-    layer: str
+    layer: str  # the scored layer ('X' or a layer name)
     codes: np.ndarray  # uint8 (peaks, width)
     window: int
     n_tracks: int
     had_codes: bool
     smoothed_here: bool = False
+    counts: str | None = None  # the counts of the corrected activity (None: no correction)
+    counts_scan: ch.Scan | None = None  # pass (a) over the counts
+    signal_scan: ch.Scan | None = None  # pass (a) over the scored layer, with its values (track model)
+
+    def matrix(self, name: str) -> Any:
+        """``X`` or a layer: in memory, backed or dask."""
+        return self.adata.X if name == "X" else self.adata.layers[name]
+
+    def depth(self) -> np.ndarray | None:
+        """The scored layer's depth ``obs[layer + '_depth']`` (None: the row sums)."""
+        dkey = f"{self.layer}_depth"
+        if self.layer == "X" or dkey not in self.adata.obs:
+            return None
+        return self.adata.obs[dkey].to_numpy(np.float64)
 
 
 def _read_signal(adata: AnnData, layer: str | None) -> tuple[sp.csr_matrix, str]:
-    """The per-cell signal (:func:`._scoring.cell_signal`) of ``layer`` and the layer's name.
+    """The per-cell signal (:func:`._scoring.cell_signal`) of ``layer`` (in memory) and the layer's name.
 
     ``layer=None``: ``layers['smoothed']`` when present (depth ``obs['smoothed_depth']``), else ``X``.
     """
     if layer is None:
         layer = SMOOTHED if SMOOTHED in adata.layers else None
-        if layer is None:
-            logg.warning(
-                "layers[%r] not found: scoring the raw counts X (run sfp.pp.smooth first for scFAN's pseudo-bulk)",
-                SMOOTHED,
-            )
     if layer in (None, "X"):
         return sc.cell_signal(adata.X), "X"
     if layer not in adata.layers:
@@ -131,6 +83,19 @@ def _read_signal(adata: AnnData, layer: str | None) -> tuple[sp.csr_matrix, str]
     dkey = f"{layer}_depth"
     depth = adata.obs[dkey].to_numpy(np.float64) if dkey in adata.obs else None
     return sc.cell_signal(adata.layers[layer], depth), layer
+
+
+def _scored_layer(adata: AnnData, layer: str | None, smooth: bool) -> str:
+    """The layer the binding is scored on: ``layer``, else ``'smoothed'`` (present or made here), else X."""
+    if layer is not None:
+        return layer
+    if SMOOTHED in adata.layers or smooth:
+        return SMOOTHED
+    logg.warning(
+        "layers[%r] not found: scoring the raw counts X (run sfp.pp.smooth first for scFAN's pseudo-bulk)",
+        SMOOTHED,
+    )
+    return "X"
 
 
 def _peak_codes(adata: AnnData, genome, window: int, longer_ok: bool = False) -> np.ndarray:
@@ -182,29 +147,51 @@ def _check_options(method: str, n_levels: int | None) -> None:
         raise ValueError("n_levels must be a positive integer or None")
 
 
-def _check_matrix(adata: AnnData, layer: str | None) -> None:
-    """Cells, peaks and the signal's values: clear errors before anything is read or written."""
+def _check_shape(adata: AnnData, layer: str | None) -> None:
+    """Cells, peaks and the layer: clear errors before anything is read or written."""
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValueError(f"predict_tf_binding needs cells and peaks, got an AnnData of shape {adata.shape}")
     if layer not in (None, "X") and layer not in adata.layers:
         raise KeyError(f"layers[{layer!r}] not found (layers: {list(adata.layers)})")
-    names = ["X"] if layer in (None, "X") else [layer]
-    if layer is None and SMOOTHED in adata.layers:  # the layer scored by default, X smoothed if not
-        names.append(SMOOTHED)
-    for name in names:
-        m = adata.X if name == "X" else adata.layers[name]
-        vals = m.data if sp.issparse(m) else np.asarray(m)
-        where = "X" if name == "X" else f"layers[{name!r}]"
-        if not np.isfinite(vals).all():
-            raise ValueError(f"{where} has NaN or inf values: counts must be finite")
-        if vals.size and vals.min() < 0:
-            raise ValueError(f"{where} has negative values (min {vals.min()}): counts must be >= 0")
 
 
-def _read_inputs(data, *, mod, model, tfs, genome, layer, smooth, random_state) -> _Inputs:
-    """Resolve the model and its TFs, read the sequences, smooth when asked, then read the signal."""
+def _scan_layers(inp: _Inputs, *, chunk_size: int, random_state, verbose: bool) -> None:
+    """Pass (a) over the counts and the scored layer when it exists: checks every value, sums, levels.
+
+    Runs before anything is written; a layer smoothed here is scanned after the smoothing (its values
+    come from checked counts).
+    """
+    where = {"X": "X"}
+    track = inp.n_tracks > 0
+    kw = {"chunk_size": chunk_size, "random_state": random_state, "verbose": verbose}
+    if inp.counts is not None:
+        same = inp.counts == inp.layer
+        inp.counts_scan = ch.scan(
+            inp.matrix(inp.counts),
+            where.get(inp.counts, f"layers[{inp.counts!r}]"),
+            values=same and track,
+            depth=inp.depth() if same else None,
+            **kw,
+        )
+        if same and track:
+            inp.signal_scan = inp.counts_scan
+    exists = inp.layer == "X" or inp.layer in inp.adata.layers
+    if exists and inp.counts != inp.layer:
+        inp.signal_scan = ch.scan(
+            inp.matrix(inp.layer),
+            where.get(inp.layer, f"layers[{inp.layer!r}]"),
+            values=track,
+            depth=inp.depth(),
+            **kw,
+        )
+
+
+def _read_inputs(
+    data, *, mod, model, tfs, genome, layer, smooth, correct_bias, chunk_size, random_state, verbose
+) -> _Inputs:
+    """Resolve the model and its TFs, check and sum the counts (pass (a)), read the sequences, smooth."""
     adata = get_adata(data, mod)
-    _check_matrix(adata, layer)
+    _check_shape(adata, layer)
     if tfs is not None and len(tfs) == 0:
         raise ValueError("tfs=[] selects no TF: pass None (all of the model's TFs) or a list of names")
     mdl = resolve_model(model, tfs if (model is None or isinstance(model, str)) else None)
@@ -218,18 +205,24 @@ def _read_inputs(data, *, mod, model, tfs, genome, layer, smooth, random_state) 
     tf_names = all_tfs if cols is None else [all_tfs[i] for i in cols]
     window = int(mdl.input_spec.get("window", 0) or 0)
     n_tracks = int(mdl.input_spec.get("n_tracks", 0) or 0)
-    had_codes = DNA_CODE in adata.varm
-    codes = _peak_codes(adata, genome, window, longer_ok=n_tracks == 0)
-    smoothed_here = smooth and layer is None and SMOOTHED not in adata.layers
-    if smoothed_here:  # scFAN's pipeline: k-NN pseudo-bulk before scoring
+    scored = _scored_layer(adata, layer, smooth)
+    inp = _Inputs(adata, mdl, tf_names, cols, scored, np.zeros((0, 0), np.uint8), window, n_tracks, False)
+    inp.counts = counts_layer(scored) if correct_bias else None
+    kw = {"chunk_size": chunk_size, "random_state": random_state, "verbose": verbose}
+    _scan_layers(inp, **kw)
+    inp.had_codes = DNA_CODE in adata.varm
+    inp.codes = _peak_codes(adata, genome, window, longer_ok=n_tracks == 0)
+    inp.smoothed_here = scored == SMOOTHED and SMOOTHED not in adata.layers
+    if inp.smoothed_here:  # scFAN's pipeline: k-NN pseudo-bulk before scoring
         from ..pp._smooth import smooth as pp_smooth
 
         logg.info("no layers[%r]: smoothing first (sfp.pp.smooth; smooth=False scores X)", SMOOTHED)
         pp_smooth(adata, random_state=random_state)
-    V, layer_used = _read_signal(adata, layer)
-    return _Inputs(
-        adata, mdl, tf_names, cols, V, layer_used, codes, window, n_tracks, had_codes, smoothed_here
-    )
+        if n_tracks > 0:
+            inp.signal_scan = ch.scan(
+                inp.matrix(scored), f"layers[{scored!r}]", values=True, depth=inp.depth(), **kw
+            )
+    return inp
 
 
 # ----------------------------------------------------------------------------------------- scoring
@@ -243,13 +236,16 @@ class _Scores:
     levels: np.ndarray | None  # signal levels; None for a sequence-only model or exact
     background: np.ndarray  # float64 (TFs,)
     exact: bool
+    empty: np.ndarray | None = None  # bool (cells,): no counts where the activity is formed
     correction: corr.Correction | None = None
     archetype: pd.Series | None = None
     x_tf: np.ndarray | None = None
 
 
-def _score(inp: _Inputs, method, n_levels, batch_size, *, chunk_size, random_state, verbose) -> _Scores:
-    """Run the cores of :mod:`._scoring` on the inputs: table (or exact passes), background, activities."""
+def _score(
+    inp: _Inputs, method, n_levels, batch_size, *, n_background, chunk_size, random_state, verbose
+) -> _Scores:
+    """The table (or exact passes), background, then pass (c) over the cells (with the deviations)."""
     start = logg.info(
         "scoring %d peaks with %s (%d TFs, %s)",
         inp.adata.n_vars,
@@ -260,37 +256,50 @@ def _score(inp: _Inputs, method, n_levels, batch_size, *, chunk_size, random_sta
     exact = inp.n_tracks > 0 and n_levels is None
     levels = None
     if inp.n_tracks > 0 and not exact:
-        levels = sc.signal_levels(inp.V.data, n_levels, random_state)
+        levels = inp.signal_scan.levels(n_levels)
         logg.info("    %d signal levels", len(levels))
     n_tfs = len(inp.tf_names)
     predict = _predictor(inp.model, inp.cols, batch_size)
     table_of = partial(
         sc.binding_table, predict, inp.codes, n_tfs=n_tfs, batch_size=batch_size, verbose=verbose
     )
-    table = ref = None
+    table = binding = None
     if inp.n_tracks > 0:  # background: every peak at the median signal (same for the table and exact)
-        ref = table_of(sc.median_signal(inp.V))
+        ref = table_of(inp.signal_scan.median())
         background = sc.table_background(ref)
+        binding = ref[:, 0, :] if exact else None
     if not exact:
         table = table_of(levels, window=inp.window)
         if levels is None:
             background = sc.table_background(table)
-    if exact:
-        score = partial(
-            sc.exact_activity,
-            predict,
-            inp.codes,
-            background=background,
-            method=method,
-            n_tfs=n_tfs,
-            batch_size=batch_size,
-        )
+            binding = table[:, 0, :]
+    prep = partial(_background, inp, method=method, n_background=n_background, random_state=random_state)
+    bg = None if binding is None or inp.counts is None else prep(binding)
+    s = ch.Scoring(method, background, inp.depth(), table, levels, batch_size=batch_size, n_tfs=n_tfs)
+    if exact:  # forward passes per (cell, peak), run here (not in dask tasks)
+        s.predict, s.codes = predict, inp.codes
+    s.count_levels = binding is None
+    if bg is not None:
+        s.weights, s.background_peaks, s.peak_share = bg.weights, bg.peaks, bg.peak_share
+    other = None if bg is None or inp.counts == inp.layer else inp.matrix(inp.counts)
+    kw = {"chunk_size": chunk_size, "verbose": verbose}
+    cells = ch.score_cells(inp.matrix(inp.layer), other, s, **kw)
+    if binding is None:  # a track model: the table averaged over the cells' levels
+        binding = sc.binding_from_counts(cells.level_counts, table)
+        if inp.counts is not None:
+            bg = prep(binding)
+            s = ch.Scoring(method, None, n_tfs=n_tfs, activity=False, weights=bg.weights)
+            s.background_peaks, s.peak_share = bg.peaks, bg.peak_share
+            dev = ch.score_cells(inp.matrix(inp.counts), None, s, **kw)
+            cells.deviation, cells.z = dev.deviation, dev.z
+    res = _Scores(cells.activity, binding, table, levels, background, exact)
+    if bg is not None:
+        res.correction = corr.correction(bg, cells.deviation, cells.z)
+        res.empty = inp.counts_scan.row_sums <= 0
     else:
-        score = partial(sc.table_activity, table=table, levels=levels, background=background, method=method)
-    act = _cell_activities(inp.V, n_tfs, score, chunk_size, verbose)
-    binding = ref[:, 0, :] if table is None else sc.peak_binding(inp.V, table, levels)
+        res.empty = ~cells.nonempty
     logg.info("    finished", time=start)
-    return _Scores(act, binding, table, levels, background, exact)
+    return res
 
 
 def counts_layer(layer: str) -> str:
@@ -303,41 +312,33 @@ def counts_layer(layer: str) -> str:
     return "X" if layer == SMOOTHED else layer
 
 
-def _correct(inp: _Inputs, res: _Scores, method, *, n_background, random_state, chunk_size) -> None:
-    """Bias correction (background peaks), archetypes and ``X_tf``, added to ``res``."""
-    start = logg.info(
-        "correcting for GC content and accessibility with %d background peak sets", n_background
-    )
-    counts = corr.signal_counts(inp.adata, counts_layer(inp.layer))
-    res.correction = c = corr.correct(
-        counts,
+def _background(inp: _Inputs, binding: np.ndarray, *, method, n_background, random_state) -> corr.Background:
+    """Pass (b): weights and background peaks from the binding and the counts' column sums."""
+    logg.info("correcting for GC content and accessibility with %d background peak sets", n_background)
+    bg = corr.prepare(
         inp.codes,
-        res.binding,
+        binding,
+        inp.counts_scan.col_sums,
+        inp.adata.n_obs,
         method=method,
         n_background=n_background,
         random_state=random_state,
-        chunk_size=chunk_size,
     )
-    if (~c.usable).any():
+    if (~bg.usable).any():
         logg.info(
             "    %d peaks with > %d%% N left out (no sequence evidence)",
-            (~c.usable).sum(),
+            (~bg.usable).sum(),
             100 * corr.MAX_N_FRACTION,
         )
+    return bg
+
+
+def _archetypes(inp: _Inputs, res: _Scores, *, random_state) -> None:
+    """Motif archetypes and ``X_tf`` of the corrected activity, added to ``res``."""
     res.archetype = corr.archetypes_for(inp.model, inp.tf_names)
-    arch = corr.archetype_activity(c.z, res.archetype)
+    arch = corr.archetype_activity(res.correction.z, res.archetype)
     res.x_tf = corr.tf_representation(arch, random_state=random_state)
-    logg.info("    finished (%d archetypes)", arch.shape[1], time=start)
-
-
-def _cell_activities(V: sp.csr_matrix, n_tfs: int, score, chunk_size: int, verbose: bool) -> np.ndarray:
-    """``score(V_chunk)`` over chunks of ``chunk_size`` cells, stacked: float32 ``(cells, TFs)``."""
-    act = np.zeros((V.shape[0], n_tfs), dtype=np.float32)
-    chunks = range(0, V.shape[0], chunk_size)
-    disable = not verbose or V.shape[0] <= chunk_size
-    for lo in progress(chunks, "cell activities", disable=disable, leave=False):
-        act[lo : lo + chunk_size] = score(V[lo : lo + chunk_size])
-    return act
+    logg.info("    %d archetypes", arch.shape[1])
 
 
 # ------------------------------------------------------------------------------------------ writer
@@ -365,7 +366,7 @@ def _write_results(
         log_added("varm", lev_key, f"(peaks, {table.shape[1]} levels, TFs) float16")
     elif lev_key in adata.varm:
         del adata.varm[lev_key]
-    empty = _empty_cells(adata, inp, res)
+    empty = res.empty
     res.act[empty] = np.nan
     adata.obs[f"{key_added}_empty"] = empty
     log_added("obs", f"{key_added}_empty", f"{int(empty.sum())} cells without counts (activity NaN)")
@@ -415,15 +416,6 @@ def _write_results(
         log_added("mod", tf_mod, "cells x TFs activity")
 
 
-def _empty_cells(adata: AnnData, inp: _Inputs, res: _Scores) -> np.ndarray:
-    """Cells without counts in the layer their activity comes from (their activity is NaN)."""
-    if res.correction is not None:
-        m = corr.signal_counts(adata, counts_layer(inp.layer))
-    else:
-        m = inp.V
-    return np.asarray(m.sum(1)).ravel() <= 0
-
-
 def _write_correction(adata: AnnData, inp: _Inputs, res: _Scores, key_added: str) -> np.ndarray:
     """Write the bias-corrected fields (see Returns of :func:`predict_tf_binding`); return the activity."""
     c, tfs, cells = res.correction, inp.tf_names, adata.obs_names
@@ -460,7 +452,7 @@ def predict_tf_binding(
     n_levels: int | None = 16,
     store_levels: bool = True,
     batch_size: int = 256,
-    chunk_size: int = 50_000,
+    chunk_size: int = 10_000,
     mod: str | None = None,
     key_added: str = TF_ACTIVITY,
     binding_key: str = TF_BINDING,
@@ -478,7 +470,12 @@ def predict_tf_binding(
     Parameters
     ----------
     {data}
-        Peaks need ``var['chr', 'start', 'end']`` or ``chr:start-end`` names.
+        Peaks need ``var['chr', 'start', 'end']`` or ``chr:start-end`` names. ``X`` (and the layers) may
+        be in memory, backed (``anndata.read_h5ad(path, backed='r')``; the results go to the in-memory
+        ``obs``, ``obsm``, ``varm``, ``uns``: save with ``adata.write_h5ad(new_path)``) or a dask array
+        (e.g. ``anndata.experimental.read_elem_lazy``), read ``chunk_size`` cells at a time; with a dask
+        array each chunk is one dask task, so a ``dask.distributed`` client runs them on its workers
+        (see ``docs/scale.md``).
     model
         ``None`` or ``'motif'``: :class:`~scfanpy.models.MotifModel` on JASPAR CORE vertebrates (no
         training data, any genome; ``tfs`` picks the TFs, default all of JASPAR). ``'pretrained'`` (or a
@@ -512,7 +509,10 @@ def predict_tf_binding(
         :func:`cell_tf_binding` can return per-cell probabilities; skipped above 1 GB.
     {batch_size}
     chunk_size
-        Cells per chunk when forming activities.
+        Cells per chunk of the passes over the cells (checks and sums; activities and deviations). Peak
+        memory is about 50 bytes per non-zero of one chunk (``chunk_size`` x the mean non-zeros per
+        cell; per chunk in flight with dask threads or workers) plus the outputs (16 bytes per cell and
+        TF) and the per-peak arrays, whatever the number of cells; results do not depend on it.
     {mod}
     key_added
         ``obsm`` / ``uns`` key of the activity (and MuData modality ``'tf'``).
@@ -554,15 +554,23 @@ def predict_tf_binding(
         genome=genome,
         layer=layer,
         smooth=smooth,
+        correct_bias=correct_bias,
+        chunk_size=chunk_size,
         random_state=random_state,
+        verbose=verbose,
     )
     res = _score(
-        inp, method, n_levels, batch_size, chunk_size=chunk_size, random_state=random_state, verbose=verbose
+        inp,
+        method,
+        n_levels,
+        batch_size,
+        n_background=n_background,
+        chunk_size=chunk_size,
+        random_state=random_state,
+        verbose=verbose,
     )
     if correct_bias:
-        _correct(
-            inp, res, method, n_background=n_background, random_state=random_state, chunk_size=chunk_size
-        )
+        _archetypes(inp, res, random_state=random_state)
     _write_results(
         data, inp, res, method, key_added, binding_key, store_levels=store_levels, random_state=random_state
     )

@@ -39,6 +39,8 @@ __all__ = [
     "exact_activity",
     "scores_from_sums",
     "peak_binding",
+    "level_counts",
+    "binding_from_counts",
     "table_background",
     "median_signal",
     "cell_probabilities",
@@ -260,6 +262,30 @@ def exact_activity(
     return scores_from_sums(num, V, background, method)
 
 
+def level_counts(V: sp.csr_matrix, levels: np.ndarray, n_peaks: int) -> np.ndarray:
+    """Per peak, the summed interpolation weights of its accessible (cell, peak) entries on each level.
+
+    float64 ``(n_peaks, n_levels)``; additive over chunks of cells (:func:`binding_from_counts` turns
+    the sum into the per-peak binding).
+    """
+    k, alpha = level_weights(V.data, levels)
+    counts = np.zeros((n_peaks, len(levels)))
+    np.add.at(counts, (V.indices, k), 1.0 - alpha)
+    np.add.at(counts, (V.indices, k + 1), alpha)
+    return counts
+
+
+def binding_from_counts(counts: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Per-peak binding ``(peaks, TFs)`` float32 from :func:`level_counts` (summed over all cells).
+
+    A peak no cell reaches takes the middle level.
+    """
+    tot = counts.sum(1, keepdims=True)
+    w = np.where(tot > 0, counts / np.maximum(tot, 1), 0.0)
+    w[tot[:, 0] == 0, table.shape[1] // 2] = 1.0  # never accessible: the middle level
+    return np.einsum("pl,plt->pt", w, table).astype(np.float32)
+
+
 def peak_binding(V: sp.csr_matrix, table: np.ndarray, levels: np.ndarray | None) -> np.ndarray:
     """Per-peak binding ``(peaks, TFs)`` float32: the table averaged over the cells where a peak is accessible.
 
@@ -268,14 +294,7 @@ def peak_binding(V: sp.csr_matrix, table: np.ndarray, levels: np.ndarray | None)
     """
     if table.shape[1] == 1:
         return table[:, 0, :]
-    k, alpha = level_weights(V.data, levels)
-    counts = np.zeros((table.shape[0], table.shape[1]))
-    np.add.at(counts, (V.indices, k), 1.0 - alpha)
-    np.add.at(counts, (V.indices, k + 1), alpha)
-    tot = counts.sum(1, keepdims=True)
-    w = np.where(tot > 0, counts / np.maximum(tot, 1), 0.0)
-    w[tot[:, 0] == 0, len(levels) // 2] = 1.0  # never accessible: the middle level
-    return np.einsum("pl,plt->pt", w, table).astype(np.float32)
+    return binding_from_counts(level_counts(V, levels, table.shape[0]), table)
 
 
 def table_background(table: np.ndarray) -> np.ndarray:
