@@ -494,7 +494,10 @@ def predict_tf_binding(
         ``smooth``), else ``X``.
     smooth
         With ``layer=None`` and no ``layers['smoothed']``: smooth first (scFAN's k-NN pseudo-bulk, default
-        settings of :func:`scfanpy.pp.smooth`). False scores ``X`` as it is.
+        settings of :func:`scfanpy.pp.smooth`). False scores ``X`` as it is. At 10^6 cells the neighbour sums
+        (``k`` x non-zeros, the counts and the smoothed layer in memory) dominate the cost, while the
+        corrected activity is formed on the counts anyway: ``smooth=False`` is the cheaper path there
+        (measured in ``docs/scale.md``).
     correct_bias
         Report the activity as a bias-corrected z-score: each cell's score is compared with background
         peaks matched on GC content, mean accessibility and N fraction (chromVAR's design; see Notes). False
