@@ -2,7 +2,7 @@
 
 Glue between the AnnData inputs and the pure cores of :mod:`._deviations` and :mod:`._archetypes`:
 per-peak covariates (GC content, N fraction, mean accessibility), background peaks, deviations and
-z-scores, motif archetypes and ``X_tf``. Nothing here writes into AnnData (``_predict`` does).
+z-scores and motif archetypes. Nothing here writes into AnnData (``_predict`` does).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ __all__ = [
     "correction",
     "archetypes_for",
     "archetype_activity",
-    "tf_representation",
 ]
 
 #: peaks with more N than this (share of the window) carry no sequence evidence: weight 0
@@ -129,15 +128,3 @@ def archetype_activity(activity: np.ndarray, archetype: pd.Series) -> pd.DataFra
     M = sp.csr_matrix((np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(names)))
     counts = np.asarray(M.sum(0)).ravel()
     return pd.DataFrame((a @ M.toarray()) / counts, columns=pd.Index(names, name="archetype"))
-
-
-def tf_representation(arch_activity: pd.DataFrame, *, n_comps: int = 30, random_state=0) -> np.ndarray:
-    """``X_tf``: PCA of the archetype-level activity (the activity itself when there are few archetypes)."""
-    x = arch_activity.to_numpy(np.float64)
-    k = min(n_comps, x.shape[1] - 1, x.shape[0] - 1)
-    if k < 2:
-        return x.astype(np.float32)
-    from sklearn.decomposition import PCA
-
-    seed = random_state if isinstance(random_state, (int, np.integer)) or random_state is None else 0
-    return PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)

@@ -29,6 +29,7 @@ from ._predict_model import is_motif_name as _is_motif_name
 from ._predict_model import model_name as _model_name
 from ._predict_model import predictor as _predictor
 from ._predict_model import resolve_model
+from ._representation import tf_representation
 
 if TYPE_CHECKING:  # pragma: no cover
     from mudata import MuData
@@ -240,6 +241,7 @@ class _Scores:
     correction: corr.Correction | None = None
     archetype: pd.Series | None = None
     x_tf: np.ndarray | None = None
+    x_tf_tfs: list[str] | None = None
 
 
 def _score(
@@ -336,9 +338,9 @@ def _background(inp: _Inputs, binding: np.ndarray, *, method, n_background, rand
 def _archetypes(inp: _Inputs, res: _Scores, *, random_state) -> None:
     """Motif archetypes and ``X_tf`` of the corrected activity, added to ``res``."""
     res.archetype = corr.archetypes_for(inp.model, inp.tf_names)
-    arch = corr.archetype_activity(res.correction.z, res.archetype)
-    res.x_tf = corr.tf_representation(arch, random_state=random_state)
-    logg.info("    %d archetypes", arch.shape[1])
+    res.x_tf, sel = tf_representation(res.correction.z, random_state=random_state)
+    res.x_tf_tfs = [inp.tf_names[i] for i in sel]
+    logg.info("    %d archetypes; X_tf from the %d most variable TFs", res.archetype.nunique(), len(sel))
 
 
 # ------------------------------------------------------------------------------------------ writer
@@ -402,7 +404,9 @@ def _write_results(
     info["background"] = res.background.astype(np.float32)
     if res.archetype is not None:
         info["archetypes"] = {str(k): str(v) for k, v in res.archetype.items()}
-    log_added("uns", key_added, "tf_names, model, levels, background, archetypes")
+    if res.x_tf_tfs is not None:
+        info["x_tf_tfs"] = list(res.x_tf_tfs)
+    log_added("uns", key_added, "tf_names, model, levels, background, archetypes, x_tf_tfs")
     if is_mudata(data):
         tf_mod = "tf" if key_added == TF_ACTIVITY else key_added
         data.mod[tf_mod] = AnnData(
@@ -432,7 +436,7 @@ def _write_correction(adata: AnnData, inp: _Inputs, res: _Scores, key_added: str
     adata.varm[f"{key_added}_background_peaks"] = c.background
     log_added("varm", f"{key_added}_background_peaks", f"{c.background.shape[1]} background peaks per peak")
     adata.obsm["X_tf"] = res.x_tf
-    log_added("obsm", "X_tf", f"{res.x_tf.shape[1]} components over the motif archetypes")
+    log_added("obsm", "X_tf", f"{res.x_tf.shape[1]} components over the most variable TFs")
     return c.z
 
 

@@ -23,8 +23,9 @@ adata.obsm['tf_activity_deviation'] : :class:`pandas.DataFrame`
 adata.obsm['tf_activity_raw'] : :class:`pandas.DataFrame`
     ``correct_bias`` only: the uncorrected score of ``method`` (``key_added + '_raw'``).
 adata.obsm['X_tf'] : :class:`numpy.ndarray`
-    ``correct_bias`` only: PCA of the activity averaged over motif archetypes, for
-    ``sc.pp.neighbors(adata, use_rep='X_tf')``.
+    ``correct_bias`` only: PCA of the z-scores of the 50 most variable TFs (chromVAR's variability:
+    a TF without signal has a z-score of standard deviation near 1), for
+    ``sc.pp.neighbors(adata, use_rep='X_tf')``; the TFs in ``uns['tf_activity']['x_tf_tfs']``.
 adata.var['gc_content'], adata.var['n_fraction'], adata.var['usable_sequence'] : :class:`pandas.Series`
     ``correct_bias`` only: GC share of the known bases, share of N, and whether the peak has sequence
     evidence (at most 50% N; other peaks get weight 0).
@@ -39,6 +40,8 @@ adata.uns['tf_activity']['params'] : dict
     ``counts_layer`` (the counts the corrected activity was formed on).
 adata.uns['tf_activity']['archetypes'] : dict
     TF -> motif archetype (:func:`scfanpy.tl.motif_archetypes`; TFs without a motif are their own).
+adata.uns['tf_activity']['x_tf_tfs'] : list
+    ``correct_bias`` only: the TFs whose z-scores make ``X_tf``.
 adata.uns['tf_activity']['tf_names'] : list
     The TFs, in column order.
 adata.uns['tf_activity']['model'] : dict
