@@ -17,5 +17,8 @@ __getattr__, __dir__, __all__ = attach(
         "training_curves": "._models",
         "roc_pr_curves": "._models",
         "filter_logos": "._models",
+        # model interpretation
+        "attribution_logo": "._attribution",
+        "variant_effects": "._attribution",
     },
 )

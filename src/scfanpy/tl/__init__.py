@@ -17,5 +17,9 @@ __getattr__, __dir__, __all__ = attach(
         # sequence-model evaluation and interpretation
         "roc_pr": "._evaluate",
         "filter_motifs": "._filters",
+        "attribution": "._attribution",
+        "Attribution": "._attribution",
+        "model_motifs": "._model_motifs",
+        "variant_effects": "._variants",
     },
 )
