@@ -131,3 +131,106 @@ def test_cuda_equals_numpy(model):  # pragma: no cover - needs a GPU
     got = model.scan_codes(codes, device="cuda")
     assert torch.backends.cudnn.allow_tf32 == tf32  # restored after the scan
     np.testing.assert_allclose(got, model.scan_codes(codes, backend="numpy"), rtol=1e-6, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------------- the numba scan
+def _close_to_numpy(got, ref):
+    real = ref > _N_SCORE  # best window free of N
+    np.testing.assert_allclose(got[real], ref[real], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("width", [1, 4, 7, 20, 28, 29, 30, 64, 300])
+@pytest.mark.parametrize("n_frac", [0.0, 0.05, 0.4])
+def test_numba_equals_numpy(model, width, n_frac):
+    codes = _codes(9, width, n_frac, seed=width + 1)
+    ref = model.scan_codes(codes, backend="numpy")
+    got = model.scan_codes(codes, backend="numba")
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    _close_to_numpy(got, ref)
+    # only the scores above the calibration floors: -inf below them, the same probabilities
+    floors = model.floors(width)
+    part = model.scan_codes(codes, backend="numba", exact=False)
+    above = part > -np.inf
+    np.testing.assert_array_equal(part[above], got[above])
+    assert (got[~above] < np.broadcast_to(floors, got.shape)[~above] + 1e-4).all()
+    prob = model.predict_codes(codes, backend="numba")
+    np.testing.assert_array_equal(prob, model.calibrate(got, width))  # identical to the exact scores'
+    np.testing.assert_allclose(prob, model.calibrate(ref, width), rtol=0, atol=1e-5)
+    assert (prob[~above] == np.float32(model.prior)).all()
+
+
+def test_numba_floors(model):
+    for width in (3, 40, 500):
+        floors = model.floors(width)
+        prob = model.calibrate(np.tile(floors, (1, 1)), width)
+        assert (prob == np.float32(model.prior)).all()  # a score at the floor gives the prior
+        for j, (grid, post) in enumerate(model._calibration(width)):
+            assert (post[grid > floors[j]] > model.prior).all()  # every grid score above gives more
+
+
+def test_numba_rescan_and_threads(model, monkeypatch):
+    import scfanpy.models._motif as motif
+
+    codes = _codes(7, 120, 0.05, seed=11)
+    codes[3] = 0  # poly-A: best scores far below a background sequence's
+    ref = model.scan_codes(codes, backend="numpy")
+    for hits in (1e-9, 1e3):  # a first threshold above every best score (all rescanned), or very low
+        monkeypatch.setattr(motif, "_START_HITS", hits)
+        _close_to_numpy(model.scan_codes(codes, backend="numba"), ref)
+        np.testing.assert_allclose(
+            model.predict_codes(codes, backend="numba"), model.calibrate(ref, 120), rtol=0, atol=1e-5
+        )
+    monkeypatch.undo()
+    one = model.scan_codes(codes, backend="numba", n_threads=1)
+    np.testing.assert_array_equal(model.scan_codes(codes, backend="numba", n_threads=2), one)
+
+
+def test_numba_both_strands_and_no_sequence(model):
+    j = LENGTHS.index(19)
+    s = model.log_odds[model.tf_names[j]]
+    site = s.argmax(1).astype(np.uint8)
+    bg = np.random.default_rng(12).integers(0, 4, (2, 150)).astype(np.uint8)
+    for word in (site, _revcomp(site)):
+        codes = bg.copy()
+        codes[0, 60 : 60 + len(site)] = word
+        got = model.scan_codes(codes, backend="numba")
+        assert got[0, j] == pytest.approx(s.max(1).sum(), abs=1e-4)
+        _close_to_numpy(got, model.scan_codes(codes, backend="numpy"))
+    codes = _codes(6, 90, 0.05, seed=13)
+    np.testing.assert_allclose(
+        model.scan_codes(codes, backend="numba"),
+        model.scan_codes(_revcomp(codes), backend="numba"),
+        atol=1e-4,
+    )
+    n_only = np.full((3, 50), 4, dtype=np.uint8)
+    scores = model.scan_codes(n_only, backend="numba")
+    np.testing.assert_array_equal(scores, np.tile(_N_SCORE * model.lengths, (3, 1)).astype(np.float32))
+    assert (model.predict_codes(n_only, backend="numba") == np.float32(model.prior)).all()
+    empty = model.predict_codes(np.zeros((2, 0), np.uint8), backend="numba")
+    assert empty.shape == (2, len(LENGTHS)) and (empty == np.float32(model.prior)).all()
+
+
+def test_auto_backend(model, monkeypatch):
+    import scfanpy.models._motif as motif
+
+    codes = _codes(4, 60, 0.02, seed=14)
+    calls = []
+    for name in ("numpy", "numba", "torch"):
+        orig = getattr(MotifModel, f"_scan_{name}")
+        monkeypatch.setattr(
+            MotifModel, f"_scan_{name}", lambda self, *a, _o=orig, _n=name: calls.append(_n) or _o(self, *a)
+        )
+    model.scan_codes(codes)  # small: numpy
+    monkeypatch.setattr(motif, "_TORCH_MIN_WORK", 0)
+    model.scan_codes(codes)  # larger: numba on the CPU
+    model.scan_codes(codes, device="cpu")
+    assert calls == ["numpy", "numba", "numba"]
+
+
+def test_jaspar_numba_matches():
+    m = MotifModel(["GATA1", "CTCF", "SPI1", "FOS::JUN", "REST"])
+    codes = _codes(8, 500, 0.01, seed=15)
+    ref = m.scan_codes(codes, backend="numpy")
+    np.testing.assert_allclose(m.scan_codes(codes, backend="numba"), ref, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(m.predict_codes(codes, backend="numba"), m.calibrate(ref, 500), atol=1e-5)

@@ -2,9 +2,10 @@
 
 Usable on any genome for every TF in JASPAR CORE vertebrates, and the default model of
 :func:`scfanpy.tl.predict_tf_binding`. It follows the model contract of the sequence models (``tf_names``,
-``input_spec``, ``predict_codes``, ``predict_sequences``), so callers treat all models alike. The scan runs
-as a torch 1-D convolution (CPU threads or a GPU); torch is imported only when a scan is large enough to
-need it, and a numpy scan (the reference) stays available with ``backend='numpy'``.
+``input_spec``, ``predict_codes``, ``predict_sequences``), so callers treat all models alike. On the CPU
+the scan runs in numba with an exact lookahead (``scfanpy.models._motif_numba``); on a GPU as a torch 1-D
+convolution; a numpy scan (the reference) stays available with ``backend='numpy'``. Neither numba nor
+torch is imported for a small scan.
 """
 
 from __future__ import annotations
@@ -16,15 +17,22 @@ import pandas as pd
 
 from .._constants import N_CODE
 from .._torch import one_hot
-from ..genome import encode_sequence
+from ..genome import encode_sequences
 
 __all__ = ["MotifModel"]
 
 HUMAN_BACKGROUND = (0.295, 0.205, 0.205, 0.295)
 _N_SCORE = -30.0  # log-odds of an N (or a position past the window end) at a motif column
-# backend='auto' scans with numpy below this many (sequence position x motif) pairs when no device is
-# asked for: there the numpy scan takes well under a second, less than importing torch
+# backend='auto' scans with numpy below this many (sequence position x motif) pairs: there the numpy scan
+# takes well under a second, less than importing numba and loading its compiled scan (~1-2 s) or torch
 _TORCH_MIN_WORK = 20_000_000
+# device None/'auto': above this many pairs (~1 s of the numba scan on one thread) torch is imported to
+# look for a GPU, where the convolution scan is faster
+_GPU_PROBE_WORK = 1_000_000_000
+# the numba scan's fixed first threshold: the score a background sequence's best passes with probability
+# ~1 - exp(-_START_HITS) (below it: a rescan of that motif and sequence)
+_START_HITS = 5.0
+_BACKENDS = ("auto", "numba", "torch", "numpy")
 # bound on the bytes of one convolution output (batch, 2 * motifs of a length, W), float32: on a GPU;
 # on the CPU a smaller output stays in cache for the max that reads it back (measured ~20% faster)
 _CONV_OUT_BYTES = {"cuda": 256 * 2**20, "cpu": 16 * 2**20}
@@ -181,6 +189,7 @@ class MotifModel:
         self._grids = [self._score_tails(t) for t in self.tf_names]
         self._calib_cache: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self._conv_cache: dict[str, list] = {}  # torch weights per device, built on first use
+        self._numba_tables = None  # the numba scan's tables, built on first use
 
     # ------------------------------------------------------------------ contract
     @property
@@ -224,6 +233,8 @@ class MotifModel:
         batch_size: int = 256,
         device: str | None = None,
         backend: str = "auto",
+        exact: bool = True,
+        n_threads: int | None = None,
     ) -> np.ndarray:
         """Best log-odds score of each TF in each sequence, over both strands.
 
@@ -232,18 +243,29 @@ class MotifModel:
         codes
             uint8 ``(n, W)`` (A=0 C=1 G=2 T=3 N=4; codes above 4 read as N).
         batch_size
-            Upper bound on sequences per batch (lowered automatically to bound memory).
+            Upper bound on sequences per batch of the torch and numpy scans (lowered to bound memory).
         device
-            Where the torch scan runs: ``None`` or ``'auto'`` (the first GPU when torch sees one, else
-            the CPU with torch's intra-op threads), ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ... (see
-            ``scfanpy._torch.resolve_device``). Ignored by the numpy backend.
+            ``None`` or ``'auto'``: the CPU, or the first GPU when the scan is large (over 1e9 position x
+            motif pairs) and torch sees one; ``'cpu'``; ``'cuda'``, ``'cuda:1'``, ... (torch; see
+            ``scfanpy._torch.resolve_device``).
         backend
-            ``'torch'``: a 1-D convolution of the one-hot sequences with the motifs of each length (run
-            as a channels-last ``conv2d`` of height 1), in float32 (on a GPU with TF32 turned off for the scan, so the sums are full fp32). ``'numpy'``:
-            the reference scan (sliding windows times all motifs, one thread). ``'auto'``: torch, except
-            numpy when no device is asked for and the scan is small (fewer than 2e7 position x motif
-            pairs), where it is faster than importing torch. Both give the same scores up to float32
-            rounding (summation order).
+            ``'numba'``: the CPU scan with an exact lookahead (``scfanpy.models._motif_numba``): each
+            window is abandoned as soon as its score so far plus the best scores of its columns left
+            cannot reach the best score found so far, columns added 5 at a time from tables, most
+            informative first; it compiles once per install (cached). ``'torch'``: a 1-D convolution of
+            the one-hot sequences with the motifs of each length (a channels-last ``conv2d`` of height
+            1), float32, on a GPU with TF32 off. ``'numpy'``: the reference scan (sliding windows times
+            all motifs, one thread). ``'auto'``: numpy for a small scan (fewer than 2e7 position x motif
+            pairs), else torch on a GPU (asked for, or found for a large scan with ``device=None``),
+            else numba (torch, when numba cannot be imported). All give the same scores up to float32
+            rounding.
+        exact
+            ``False``: numba returns ``-inf`` instead of a score below the **floor** of its motif
+            at this width: the score under which :meth:`calibrate` gives exactly ``prior``, so the
+            probabilities are unchanged (and the scan faster). Other backends return every score.
+        n_threads
+            Threads of the numba scan (``None``: ``numba.get_num_threads()``, set with
+            ``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``).
 
         Returns
         -------
@@ -255,17 +277,53 @@ class MotifModel:
         codes = np.asarray(codes)
         if codes.ndim != 2:
             raise ValueError(f"codes must be 2-D (n, W), got shape {codes.shape}")
-        if backend not in ("auto", "torch", "numpy"):
-            raise ValueError(f"backend must be 'auto', 'torch' or 'numpy', got {backend!r}")
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}, got {backend!r}")
         n, width = codes.shape
         if n == 0 or width == 0:  # nothing to scan: every window is all N
             return np.tile((_N_SCORE * self.lengths).astype(np.float32), (n, 1))
         if backend == "auto":
-            small = n * width * len(self.tf_names) < _TORCH_MIN_WORK
-            backend = "numpy" if small and device in (None, "auto") else "torch"
+            backend = _pick_backend(device, n * width * len(self.tf_names))
         if backend == "numpy":
             return self._scan_numpy(codes, batch_size)
+        if backend == "numba":
+            return self._scan_numba(codes, exact, n_threads)
         return self._scan_torch(codes, batch_size, device)
+
+    def _scan_numba(self, codes: np.ndarray, exact: bool, n_threads: int | None) -> np.ndarray:
+        """The numba scan: exact best scores, or only those above the floors (``exact=False``)."""
+        from . import _motif_numba
+
+        if self._numba_tables is None:
+            self._numba_tables = _motif_numba.build_tables(
+                [self.log_odds[t] for t in self.tf_names], self.background
+            )
+        width = codes.shape[1]
+        floors = np.full(len(self.tf_names), -np.inf) if exact else self.floors(width)
+        return _motif_numba.scan(codes, self._numba_tables, floors, self._starts(width), n_threads)
+
+    def _starts(self, width: int) -> np.ndarray:
+        """First threshold of the numba scan per motif: a little below a background sequence's best score."""
+        out = np.full(len(self.tf_names), -np.inf)
+        for j, (grid, t0, _) in enumerate(self._grids):
+            n_off = 2 * (width - int(self.lengths[j]) + 1)
+            if n_off > 0:  # the per-window tail that n_off windows pass ~_START_HITS times
+                i = np.flatnonzero(t0 >= min(1.0, _START_HITS / n_off))
+                out[j] = grid[i[-1]] - self.lengths[j] * self.resolution if len(i) else -np.inf
+        return out
+
+    def floors(self, width: int) -> np.ndarray:
+        """Per TF, the best score at or below which :meth:`calibrate` gives exactly ``prior`` at ``width``.
+
+        The largest grid score whose posterior equals ``prior`` (the table is clipped at ``prior`` and
+        interpolated, ``prior`` below the grid); the lowest grid score when none does (then only scores
+        below it give ``prior``).
+        """
+        out = np.empty(len(self.tf_names))
+        for j, (grid, post) in enumerate(self._calibration(int(width))):
+            at_prior = np.flatnonzero(post == self.prior)
+            out[j] = grid[at_prior[-1]] if len(at_prior) else np.nextafter(grid[0], -np.inf)
+        return out
 
     def _scan_numpy(self, codes: np.ndarray, batch_size: int) -> np.ndarray:
         """The reference scan: sliding windows ``(b, W, 5 Lmax)`` times all motifs ``(5 Lmax, 2 n)``."""
@@ -400,6 +458,8 @@ class MotifModel:
         *,
         batch_size: int = 256,
         device: str | None = None,
+        backend: str = "auto",
+        n_threads: int | None = None,
     ) -> np.ndarray:
         """Binding probability of each TF in each sequence.
 
@@ -413,6 +473,9 @@ class MotifModel:
             Upper bound on sequences per batch.
         device
             Where the scan runs (see :meth:`scan_codes`): ``None``/``'auto'``, ``'cpu'``, ``'cuda'``.
+        backend, n_threads
+            As in :meth:`scan_codes`. The scan is asked only for the scores above the calibration's
+            floors (``exact=False``): the probabilities are those of the exact scores.
 
         Returns
         -------
@@ -420,7 +483,9 @@ class MotifModel:
             float32 ``(n, n_tfs)``, columns in the order of ``tf_names``.
         """
         codes = np.asarray(codes)
-        scores = self.scan_codes(codes, batch_size=batch_size, device=device)
+        scores = self.scan_codes(
+            codes, batch_size=batch_size, device=device, backend=backend, exact=False, n_threads=n_threads
+        )
         return self.calibrate(scores, codes.shape[1])
 
     def predict_sequences(
@@ -439,9 +504,29 @@ class MotifModel:
             seqs = [seqs]
         seqs = list(seqs)
         out = np.empty((len(seqs), len(self.tf_names)), dtype=np.float32)
-        lengths = np.array([len(s) for s in seqs])
+        encoded = encode_sequences(seqs)  # one warning for every letter read as N
+        lengths = np.array([len(c) for c in encoded])
         for w in np.unique(lengths):
             idx = np.flatnonzero(lengths == w)
-            codes = np.stack([encode_sequence(seqs[i]) for i in idx]).reshape(len(idx), w)
+            codes = np.stack([encoded[i] for i in idx]).reshape(len(idx), w)
             out[idx] = self.predict_codes(codes, batch_size=batch_size, device=device)
         return pd.DataFrame(out, columns=self.tf_names)
+
+
+def _pick_backend(device, work: int) -> str:
+    """``backend='auto'``: numpy when small, torch on a GPU, else numba (torch without numba)."""
+    name = str(getattr(device, "type", device))  # a torch.device: its type
+    if name not in ("None", "auto", "cpu"):
+        return "torch"  # a GPU (or another torch device) asked for
+    if work < _TORCH_MIN_WORK:
+        return "numpy"
+    if name != "cpu" and work >= _GPU_PROBE_WORK:
+        import torch
+
+        if torch.cuda.is_available():
+            return "torch"
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # pragma: no cover - numba comes with scanpy
+        return "torch"
+    return "numba"
