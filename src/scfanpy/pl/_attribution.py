@@ -115,6 +115,8 @@ def attribution_logo(
             info = logomaker.transform_matrix(m, from_type="probability", to_type="information")
             logomaker.Logo(info, ax=ax, color_scheme="classic")
             ax.set_title(f"{name} ({score:.2f}, {strand})", fontsize=9)
+        else:
+            ax.set_title("no attribution to match", fontsize=9)
         ax.set_ylim(0, 2)
         ax.set_ylabel("bits")
         ax.set_xlim(lo - 0.5, hi - 0.5)

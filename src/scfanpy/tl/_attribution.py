@@ -280,7 +280,11 @@ def _ism(model, codes, tracks, cols, batch_size, device) -> np.ndarray:
         muts = np.repeat(ref[None], 3 * width + 1, axis=0)
         for k in range(3):
             muts[1 + k * width + pos, pos] = alts[k]
-        t = None if tracks is None else np.broadcast_to(tracks[i], (len(muts), *tracks.shape[1:]))
+        t = (
+            None
+            if tracks is None
+            else np.repeat(np.asarray(tracks[i : i + 1], np.float32), len(muts), axis=0)
+        )
         f = model_log_odds(model, muts, t, batch_size=batch_size, device=device)[:, cols]  # (3W+1, T)
         known = ref < N_CODE
         out[i][:, pos[known], np.minimum(ref, 3)[known]] = f[0][:, None]

@@ -48,12 +48,14 @@ def align_motif(
     reverse complement matrix sits there); the score is the Pearson correlation of the two flattened
     ``(L, 4)`` blocks times ``sqrt`` of the block's share of the track's total squared attribution, so
     that a placement on the attributed bases wins over one on noise. ``min_overlap`` is unused (motifs
-    are placed whole).
+    are placed whole). A track without attribution (all 0) matches nothing: ``('', nan, 0, '+')``.
     """
     t = np.asarray(track, dtype=np.float64)
     t = t - t.mean(1, keepdims=True)
-    total = max(float((t**2).sum()), 1e-12)
+    total = float((t**2).sum())
     best = ("", -np.inf, 0, "+")
+    if total < 1e-12:  # no attribution: nothing to match
+        return ("", float("nan"), 0, "+")
     for name, m in motifs.items():
         p = np.asarray(m, dtype=np.float64)
         p = (p + 0.01) / (p + 0.01).sum(1, keepdims=True)
