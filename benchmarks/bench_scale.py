@@ -222,6 +222,7 @@ def child_pychromvar(a) -> dict:
             ("compute_deviations", lambda: pc.compute_deviations(adata, n_jobs=1)),
         )
         for step, call in calls:
+            print(f"@step {step} at {time.perf_counter() - t1:.0f} s", file=sys.stderr, flush=True)
             ts = time.perf_counter()
             dev = call()
             steps[step] = time.perf_counter() - ts
@@ -254,7 +255,10 @@ def child_scan(a) -> dict:
         t1 = time.perf_counter()
         model.scan_codes(codes, backend="auto")
     t2 = time.perf_counter()
-    return {"ok": True, "setup_s": t1 - t0, "scan_s": t2 - t1, "wall_s": t2 - t0, "n_motifs": n_motifs}
+    mods = sys.modules  # which scan 'auto' chose, from what it imported
+    used = "numba" if "scfanpy.models._motif_numba" in mods else "torch" if "torch" in mods else "numpy"
+    res = {"ok": True, "setup_s": t1 - t0, "scan_s": t2 - t1, "wall_s": t2 - t0, "n_motifs": n_motifs}
+    return {**res, "backend": used if a.method == "scan-scfanpy" else "MOODS"}
 
 
 def child_main(a) -> None:
@@ -308,8 +312,15 @@ def run_child(method: str, args, n_cells: int | None, n_peaks: int, paths: dict)
         out, err = proc.communicate(timeout=args.timeout_min * 60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        res = {"ok": False, "step": "?", "error": f"not finished within {args.timeout_min:g} min (killed)"}
+        _, err = proc.communicate()
+        steps = [ln.split(maxsplit=1)[1] for ln in err.splitlines() if ln.startswith("@step ")]
+        step = steps[-1].split()[0] if steps else "?"
+        last = f" (last step started: {steps[-1]})" if steps else ""
+        res = {
+            "ok": False,
+            "step": step,
+            "error": f"not finished within {args.timeout_min:g} min, killed{last}",
+        }
     else:
         try:
             res = json.loads(out.strip().splitlines()[-1])
@@ -337,9 +348,12 @@ def _fmt(x, spec: str) -> str:
 def _notes(r: dict) -> str:
     if not r.get("ok"):
         mem = f" (cap {r['mem_cap_gb']:g} GB)" if "Memory" in r.get("error", "") else ""
-        return f"failed in {r.get('step', '?')}: {r.get('error', '')[:160]}{mem}".replace("|", "/")
+        done = (
+            "; after " + ", ".join(f"{k} {v:.0f} s" for k, v in r["steps"].items()) if r.get("steps") else ""
+        )
+        return f"failed in {r.get('step', '?')}: {r.get('error', '')[:160]}{mem}{done}".replace("|", "/")
     if r["method"] == "scan-scfanpy":
-        return f"setup {r['setup_s']:.1f} s (model); backend='auto'"
+        return f"setup {r['setup_s']:.1f} s (model); backend='auto' ({r.get('backend', 'not recorded')}), 1 thread"
     if r["method"] == "scan-moods":
         return f"setup {r['setup_s']:.1f} s (thresholds, scanner); 1 thread"
     note = f"read {r.get('load_s', 0):.0f} s (not in wall)"
