@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -155,5 +156,115 @@ def test_ism_of_a_torch_model_matches_its_logits(tiny_scfan):
     lo = model_log_odds(tiny_scfan, np.r_[codes, mut], None, batch_size=8)
     v = res.values[0, :, 30]
     np.testing.assert_allclose(v[:, mut[0, 30]] - v[:, codes[0, 30]], lo[1] - lo[0], atol=1e-4)
-    p = tiny_scfan.predict_codes(codes)
+    p = tiny_scfan.predict_codes(codes, np.zeros((1, 1), np.float32))  # the default: zeros (untrained)
     np.testing.assert_allclose(1 / (1 + np.exp(-lo[0])), p[0], rtol=1e-4)
+
+
+def _site_windows(genome, truth, width, rng):
+    """``width``-bp windows around each planted site (random offset) plus as many random genome windows,
+    reverse complements added; labels: which TFs have a whole planted site inside."""
+    sites, sizes = truth.sites, genome.chrom_sizes
+    starts = [r.start - rng.integers(5, width - (r.end - r.start) - 5) for r in sites.itertuples()]
+    chroms = list(sites["chr"])
+    for _ in range(len(sites)):
+        c = rng.choice(list(sizes))
+        chroms.append(c)
+        starts.append(rng.integers(0, sizes[c] - width))
+    starts, chroms = np.asarray(starts), np.asarray(chroms)
+    codes = np.stack([genome.fetch_codes(c, s, s + width) for c, s in zip(chroms, starts)])
+    y = np.zeros((len(codes), len(truth.tfs)), np.float32)
+    for j, tf in enumerate(truth.tfs):
+        st = sites[sites.tf == tf]
+        for c in np.unique(chroms):
+            m, ss = chroms == c, st[st.chr == c]
+            inside = (ss.start.to_numpy()[None] >= starts[m, None]) & (
+                ss.end.to_numpy()[None] <= starts[m, None] + width
+            )
+            y[m, j] = inside.any(1)
+    return codes, y, starts, chroms
+
+
+@pytest.mark.slow
+def test_trained_cnn_attribution_peaks_at_planted_sites(tmp_path):
+    """A small SCFAN trained 6 epochs (~80 s on one CPU thread) on 100-bp windows around the planted
+    GATA1 / CTCF / SPI1 sites of the simulator (and as many random windows; valid AUROC 0.94); then
+    attribution on 21 windows holding one site; asserted: mean per-sequence AUROC of ``importance`` at
+    the site >= 0.9 for each method. Measured in development (same recipe, 20 windows): DeepLIFT-SHAP
+    0.96, integrated gradients (uniform baseline) 0.95 on ``importance``; ISM 0.95 on ``|scores|``.
+    About 6 minutes on 2 shared cores.
+    """
+    pytest.importorskip("captum")
+    import anndata as ad
+    import torch
+
+    import scfanpy as sfp
+
+    torch.set_num_threads(1)
+    sim = sfp.datasets.simulate_scatac(
+        n_cells=20,
+        n_peaks=2000,
+        tfs=TFS3,
+        n_cell_types=2,
+        n_active=1,
+        motif_rate=0.5,
+        out_dir=tmp_path / "sim",
+        random_state=0,
+    )
+    genome, truth = sfp.Genome(sim.genome), sim.truth
+    rng = np.random.default_rng(0)
+    codes, y, starts, chroms = _site_windows(genome, truth, 100, rng)
+    rc = np.where(codes[:, ::-1] == 4, 4, 3 - codes[:, ::-1]).astype(np.uint8)
+    a = ad.AnnData(np.zeros((2 * len(codes), 0), np.float32))
+    a.obsm["dna_code"] = np.concatenate([codes, rc])
+    a.obsm["labels"] = pd.DataFrame(np.concatenate([y, y]), columns=truth.tfs, index=a.obs_names)
+    a.obs["split"] = np.where(rng.random(a.n_obs) < 0.9, "train", "valid")
+    sfp.models.SCFAN.setup_anndata(a)
+    model = sfp.models.SCFAN(a, channels=(64, 32, 32), n_dense=32, kernel=12, dropout=(0.1, 0.1, 0.2))
+    model.train(max_epochs=6, batch_size=128, plan_kwargs={"lr": 3e-3}, enable_progress_bar=False)
+    assert model.history["valid_auroc"].iloc[-1] > 0.9
+
+    sel, where = [], []
+    for j, tf in enumerate(truth.tfs):
+        n_tf = 0
+        for i in np.flatnonzero((y[:, j] == 1) & (y.sum(1) == 1)):
+            st = truth.sites[(truth.sites.tf == tf) & (truth.sites.chr == chroms[i])]
+            st = st[(st.start >= starts[i]) & (st.end <= starts[i] + 100)]
+            if len(st) == 1 and n_tf < 7:
+                sel.append(i)
+                where.append((tf, int(st.start.iloc[0] - starts[i]), int(st.end.iloc[0] - starts[i])))
+                n_tf += 1
+    for method in ("ism", "deeplift_shap", "integrated_gradients"):
+        res = sfp.tl.attribution(model, codes[sel], method=method)
+        auc = _site_aurocs(res.importance, res.tfs, where)
+        assert auc.mean() >= 0.9, (method, auc)
+
+
+@pytest.mark.slow
+def test_model_motifs_recover_planted_motifs(tmp_path):
+    """modisco on the motif model's ISM over 400 simulated peaks (200 bp) with planted GATA1 / CTCF /
+    SPI1 sites: one positive pattern per TF (~200 seqlets each) whose best TOMTOM match in JASPAR is the
+    planted TF's motif (GATA1 q 5e-7, CTCF 8e-14, Spi1 2e-10). 5-7 minutes on 2 shared cores (numba
+    compiles modisco's kernels on a first run)."""
+    pytest.importorskip("modiscolite")
+    pytest.importorskip("memelite")
+    import scfanpy as sfp
+
+    adata, genome, truth = sfp.datasets.simulate_scatac(
+        n_cells=50,
+        n_peaks=1500,
+        tfs=TFS3,
+        n_cell_types=2,
+        n_active=1,
+        motif_rate=0.3,
+        out_dir=tmp_path / "sim",
+        random_state=0,
+    )
+    sfp.pp.add_sequences(adata, genome=genome, width=200)
+    peaks = np.flatnonzero(truth.motif.any(axis=1).to_numpy())[:400]
+    sfp.tl.attribution(sfp.models.MotifModel(TFS3), adata, peaks=peaks)
+    tab = sfp.tl.model_motifs(adata, n_leiden_runs=10)
+    assert {"tf", "pattern", "n_seqlets", "match", "p_value", "q_value"} <= set(tab.columns)
+    best = tab[tab["pattern"].str.startswith("pos")].sort_values("n_seqlets").groupby("tf").tail(1)
+    assert len(best) == 3
+    for r in best.itertuples():
+        assert r.match.upper() == r.tf and r.q_value < 1e-3 and r.n_seqlets >= 100, tab

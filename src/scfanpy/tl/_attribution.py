@@ -173,7 +173,7 @@ def model_log_odds(
 
     def prepare(lo: int, hi: int) -> list[np.ndarray | None]:
         c = fit_window(np.asarray(codes[lo:hi], dtype=np.uint8), window)
-        t = None if tracks is None else np.asarray(tracks[lo:hi], dtype=np.float32)
+        t = None if tracks is None else np.array(tracks[lo:hi], dtype=np.float32)  # a writable copy
         return [c, fit_window(t, window) if t is not None and t.ndim == 3 else t]
 
     with model_on(model, device):
