@@ -222,7 +222,8 @@ def top5(A: np.ndarray, tfs, labels) -> dict:
 def hits(tops: dict, dataset: str, info: dict) -> tuple[int, int]:
     if dataset == "gcsim":  # the type's programme TF among its top 3
         key = info["key"]
-        return sum(any(t in tops[ct][:3] for t in key[ct]) for ct in key), len(key)
+        up = {ct: [t.upper() for t in tops[ct][:3]] for ct in key}  # JASPAR spells some names Spi1
+        return sum(any(t.upper() in up[ct] for t in key[ct]) for ct in key), len(key)
     fam = FAMILIES[dataset]
     n = sum(any(re.match(fam[ct], t, re.I) for t in tops[ct]) for ct in tops if ct in fam)
     return n, sum(ct in fam for ct in tops)
