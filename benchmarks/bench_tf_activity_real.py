@@ -252,7 +252,8 @@ def main(argv=None) -> None:
             continue
         r = run_child(method, work, g or "")
         if not r["ok"]:
-            rows.append(f"| {method} | failed: {r['error'].strip().splitlines()[-1][:120]} | | | |")
+            last = (r["error"].strip().splitlines() or ["killed (no error text)"])[-1]
+            rows.append(f"| {method} | failed: {last[:120]} | | | |")
             continue
         reps = {
             "scfanpy": [("corrected z", "tf_activity"), ("uncorrected", "tf_activity_raw"), ("X_tf", "X_tf")],
