@@ -388,6 +388,7 @@ RETURN_ONLY = {
     "tl.top_tfs",
     "tl.model_motifs",
     "tl.variant_effects",
+    "tl.Attribution",  # the result class of tl.attribution, not a function
 }
 
 
