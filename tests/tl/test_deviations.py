@@ -82,3 +82,19 @@ def test_correction_removes_a_gc_artefact():
         slope_cor = np.polyfit(bias[ok], d[ok, j], 1)[0]
         assert abs(np.corrcoef(bias[ok], raw[ok, j])[0, 1]) > 0.8  # the artefact
         assert abs(slope_cor) < 0.05 * abs(slope_raw)  # 95% of it gone after the correction
+
+
+def test_sparse_weight_path_equals_the_dense_one(monkeypatch):
+    """Mostly-zero weights (max(2P - 1, 0)) take sparse products with the weights moved to their stand-ins."""
+    from scfanpy.tl import _deviations as dv
+
+    rng = np.random.default_rng(5)
+    x = sp.random(30, 80, density=0.2, random_state=5, format="csr") * 4
+    w = np.clip(2 * rng.beta(0.5, 3, (80, 6)) - 1, 0, 1)
+    assert 0 < np.count_nonzero(w) < dv.SPARSE_WEIGHTS * w.size
+    bg = background_peaks(rng.uniform(0, 1, (80, 2)), n_background=12, random_state=0)
+    sparse = deviations(x, w, bg)
+    monkeypatch.setattr(dv, "SPARSE_WEIGHTS", 0.0)  # force the dense path
+    dense = deviations(x, w, bg)
+    for a, b in zip(sparse, dense):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
