@@ -1,8 +1,8 @@
-"""The bias correction and the TF-level representation of :func:`scfanpy.tl.predict_tf_binding`.
+"""The bias correction and the motif archetypes of :func:`scfanpy.tl.predict_tf_binding`.
 
 Glue between the AnnData inputs and the pure cores of :mod:`._deviations` and :mod:`._archetypes`:
-per-peak covariates (GC content, N fraction, mean accessibility), background peaks, deviations and
-z-scores and motif archetypes. Nothing here writes into AnnData (``_predict`` does).
+per-peak covariates (GC content and N fraction of the sequence, mean accessibility), background peaks,
+deviations and z-scores, and motif archetypes. Nothing here writes into AnnData (``_predict`` does).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def prepare(
     n_background: int,
     random_state,
 ) -> Background:
-    """Weights and GC-, accessibility- and N-matched background peaks of each peak (pass (b)).
+    """Weights and GC- and accessibility-matched background peaks of each peak (pass (b)).
 
     ``binding`` (peaks x TFs) gives the weights: ``method='probability'``: the evidence above even odds,
     ``max(2 P - 1, 0)`` (a peak counts once it is more likely bound than not, fully at ``P = 1``; the many

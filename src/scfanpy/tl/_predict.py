@@ -503,9 +503,9 @@ def predict_tf_binding(
         corrected activity is formed on the counts anyway: ``smooth=False`` is the cheaper path there
         (measured in ``docs/scale.md``).
     correct_bias
-        Report the activity as a bias-corrected z-score: each cell's score is compared with background
-        peaks matched on GC content, mean accessibility and N fraction (chromVAR's design; see Notes). False
-        keeps the uncorrected score as the activity.
+        Report the activity as a bias-corrected z-score: each cell's binding-weighted counts are compared
+        with background peaks matched on GC content and mean accessibility, drawn among the peaks with
+        usable sequence (chromVAR's design; see Notes). False keeps the uncorrected score as the activity.
     n_background
         Background peak sets for the correction.
     n_levels
