@@ -72,7 +72,7 @@ def background_peaks(
     pool: np.ndarray | None = None,
     random_state: int | np.random.Generator | None = 0,
 ) -> np.ndarray:
-    """For each peak, ``n_background`` other peaks alike in the covariates (chromVAR's sampling).
+    """For each peak, ``n_background`` stand-in peaks alike in the covariates (chromVAR's sampling).
 
     The covariates (columns, e.g. GC fraction and log mean accessibility) are whitened (zero mean,
     identity covariance: Mahalanobis distance, as chromVAR does) and binned on a regular grid (``n_bins``
