@@ -136,9 +136,9 @@ def background_peaks(
     starts = np.r_[0, np.cumsum(density)]
     occ_centres = centres[occupied]
     out = np.empty((n, n_background), dtype=np.int64)
-    peak_bins, peak_inverse = np.unique(bin_of, return_inverse=True)
-    for i, b in enumerate(peak_bins):
-        peaks = np.flatnonzero(peak_inverse == i)
+    peak_bins, peak_inverse, peak_counts = np.unique(bin_of, return_inverse=True, return_counts=True)
+    by_bin = np.split(np.argsort(peak_inverse, kind="stable"), np.cumsum(peak_counts)[:-1])
+    for b, peaks in zip(peak_bins, by_bin):  # peaks of each bin, in index order
         dist2 = ((occ_centres - centres[b]) ** 2).sum(1)
         p = np.exp(-0.5 * (dist2 - dist2.min()) / width**2)  # shifted: no underflow far in the tails
         p /= p.sum()
