@@ -150,6 +150,8 @@ def child(method: str, work: Path, genome: str) -> None:
         out["X_tf"] = adata.obsm["X_tf"]
         out["tfs"] = np.array(adata.obsm["tf_activity"].columns, dtype=object)
         out["usable"] = np.array([adata.var["usable_sequence"].mean()])
+        arch = adata.uns["tf_activity"]["archetypes"]
+        out["archetype"] = np.array([arch[t] for t in out["tfs"]], dtype=object)
     elif method == "chromvar":
         import pychromvar as pc
         import scipy.sparse as sp
@@ -210,19 +212,36 @@ def ari_at_k(X: np.ndarray, labels: np.ndarray) -> float:
     return float(best[1])
 
 
-def top5(A: np.ndarray, tfs, labels) -> dict:
+def top5(A: np.ndarray, tfs, labels, n: int = 5) -> dict:
     out = {}
     for ct in sorted(set(labels)):
         m = labels == ct
         eff = np.nanmean(A[m], 0) - np.nanmean(A[~m], 0)
-        out[ct] = [str(tfs[i]) for i in np.argsort(-np.nan_to_num(eff, nan=-np.inf))[:5]]
+        out[ct] = [str(tfs[i]) for i in np.argsort(-np.nan_to_num(eff, nan=-np.inf))[:n]]
     return out
 
 
-def hits(tops: dict, dataset: str, info: dict) -> tuple[int, int]:
-    if dataset == "gcsim":  # the type's programme TF among its top 3
+def archetype_tops(A: np.ndarray, tfs, archetype: dict, labels, n: int = 5) -> dict:
+    """Per type, the member TFs of the ``n`` archetypes with the largest mean difference (type vs rest).
+
+    The archetype's activity is the mean of its members' (``sfp.tl.rank_tfs(level='archetype')``); a
+    hit counts when any member of a top archetype belongs to the family, so a list of five AP-1 variants
+    counts once and leaves room for four other motif families.
+    """
+    import pandas as pd
+
+    from scfanpy.tl._correction import archetype_activity
+
+    arch = pd.Series([archetype.get(str(t), str(t)) for t in tfs], index=[str(t) for t in tfs])
+    B = archetype_activity(np.where(np.isnan(A), 0.0, A), arch)
+    tops = top5(B.to_numpy(), list(B.columns), labels, n)
+    return {ct: [m for a in names for m in arch.index[arch == a]] for ct, names in tops.items()}
+
+
+def hits(tops: dict, dataset: str, info: dict, first: int | None = 3) -> tuple[int, int]:
+    if dataset == "gcsim":  # the type's programme TF among its top 3 (``first=None``: the whole list)
         key = info["key"]
-        up = {ct: [t.upper() for t in tops[ct][:3]] for ct in key}  # JASPAR spells some names Spi1
+        up = {ct: [t.upper() for t in tops[ct][:first]] for ct in key}  # JASPAR spells some names Spi1
         return sum(any(t.upper() in up[ct] for t in key[ct]) for ct in key), len(key)
     fam = FAMILIES[dataset]
     n = sum(any(re.match(fam[ct], t, re.I) for t in tops[ct]) for ct in tops if ct in fam)
@@ -245,7 +264,7 @@ def main(argv=None) -> None:
     info = prepare(args.dataset, work)
     genome = info.get("genome", args.genome)
     labels = ad.read_h5ad(work / "adata.h5ad").obs["cell_type"].astype(str).to_numpy()
-    rows, tops_all = [], {}
+    rows, tops_all, archetypes = [], {}, {}
     for method in args.methods.split(","):
         g = args.shuffled if method == "scfanpy_shuffled" else genome
         if method == "scfanpy_shuffled" and not g:
@@ -261,6 +280,8 @@ def main(argv=None) -> None:
             "chromvar": [("chromVAR z", "chromvar")],
             "lsi": [("LSI (no TFs)", "lsi")],
         }[method]
+        if "archetype" in r:
+            archetypes = dict(zip(map(str, r["tfs"]), map(str, r["archetype"])))
         for name, k in reps:
             ari = ari_at_k(r[k], labels)
             h = ""
@@ -269,12 +290,19 @@ def main(argv=None) -> None:
                 tops_all[f"{method}: {name}"] = tops
                 n, tot = hits(tops, args.dataset, info)
                 h = f"{n}/{tot}"
+                if archetypes:  # the same motif families for every method (chromVAR's names are JASPAR's)
+                    n_top = 3 if args.dataset == "gcsim" else 5
+                    atops = archetype_tops(r[k], r["tfs"], archetypes, labels, n_top)
+                    na, _ = hits(atops, args.dataset, info, first=None)
+                    h += f"; archetypes {na}/{tot}"
             rows.append(
                 f"| {method}: {name} | {ari:.3f} | {h} | {float(r['t_run'][0]):.0f} s ({r['wall']:.0f} s wall) | {r['rss']:.2f} |"
             )
         print(rows[-1], flush=True)
     print(f"\n{args.dataset}: {len(labels)} cells, labels {sorted(set(labels))}\n")
-    print("| method: representation | ARI | key-TF hits (top 5; gcsim: top 3) | time | peak RSS GB |")
+    print(
+        "| method: representation | ARI | key-TF hits (top 5; gcsim: top 3); same, per archetype | time | peak RSS GB |"
+    )
     print("| --- | --- | --- | --- | --- |")
     print("\n".join(rows))
     print("\nTop 5 per type:")
