@@ -224,16 +224,16 @@ def top5(A: np.ndarray, tfs, labels, n: int = 5) -> dict:
 def archetype_tops(A: np.ndarray, tfs, archetype: dict, labels, n: int = 5) -> dict:
     """Per type, the member TFs of the ``n`` archetypes with the largest mean difference (type vs rest).
 
-    The archetype's activity is the mean of its members' (``sfp.tl.rank_tfs(level='archetype')``); a
-    hit counts when any member of a top archetype belongs to the family, so a list of five AP-1 variants
-    counts once and leaves room for four other motif families.
+    The archetype's activity is that of its most variable member (``sfp.tl.rank_tfs(level='archetype')``);
+    a hit counts when any member of a top archetype belongs to the family, so a list of five AP-1
+    variants counts once and leaves room for four other motif families.
     """
     import pandas as pd
 
     from scfanpy.tl._correction import archetype_activity
 
     arch = pd.Series([archetype.get(str(t), str(t)) for t in tfs], index=[str(t) for t in tfs])
-    B = archetype_activity(np.where(np.isnan(A), 0.0, A), arch)
+    B, _ = archetype_activity(np.where(np.isnan(A), 0.0, A), arch)
     tops = top5(B.to_numpy(), list(B.columns), labels, n)
     return {ct: [m for a in names for m in arch.index[arch == a]] for ct, names in tops.items()}
 

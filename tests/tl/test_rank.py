@@ -105,10 +105,15 @@ def test_rank_tfs_effect_q_values_and_archetypes(sim_scored):
         specific = [t for t in truth.tfs if truth.active.loc[ct, t] and t != "CTCF"]
         sub = st[(st.group == ct) & st.tf.isin(specific)]
         assert (sub["effect"] > 0.3).all() and (sub["qval"] < 1e-3).all(), sub  # measured >= 0.37
-    # per archetype: the activity averaged over each archetype's TFs, ranked the same way
+    # per archetype: the activity of each archetype's most variable member, ranked the same way
     tfa = sfp.tl.tf_activity_adata(b, level="archetype")
     arch = b.uns["tf_activity"]["archetypes"]
     assert tfa.n_vars == len(set(arch.values())) and "tfs" in tfa.var
+    A = b.obsm["tf_activity"].fillna(0)
+    for name, row in tfa.var.iterrows():
+        members = row["tfs"].split(", ")
+        assert row["representative"] == A[members].std(ddof=0).idxmax()
+        np.testing.assert_allclose(tfa[:, name].X.ravel(), A[row["representative"]], rtol=1e-6)
     sfp.tl.rank_tfs(b, "cell_type", level="archetype", key_added="rk_arch")
     assert b.uns["rk_arch"]["params"]["level"] == "archetype"
     assert set(b.uns["rk_arch"]["names"][truth.active.index[0]]) == set(tfa.var_names)
@@ -134,3 +139,18 @@ def test_unscored_data_is_never_read_as_activity(sim_small):
         a.copy().__class__(X=np.ones((4, 2), np.float32), uns={"activity_in_X": True})
     )
     assert tfa.shape == (4, 2) and tfa.uns["activity_in_X"]
+
+
+def test_archetype_activity_is_its_most_variable_member():
+    """Known answer: a flat member does not dilute a responding one (the members' mean would halve it)."""
+    import pandas as pd
+
+    from scfanpy.tl._correction import archetype_activity
+
+    rng = np.random.default_rng(0)
+    act = np.c_[rng.normal(0, 3, 20), rng.normal(0, 0.5, 20), rng.normal(0, 1, 20)]
+    act[0, 2] = np.nan  # read as 0
+    A, rep = archetype_activity(act, pd.Series(["POU", "POU", "SOX"], index=["POU5F1", "POU2F3", "SOX2"]))
+    assert list(A.columns) == ["POU", "SOX"] and rep.to_dict() == {"POU": "POU5F1", "SOX": "SOX2"}
+    np.testing.assert_array_equal(A["POU"], act[:, 0])
+    assert A["SOX"].iloc[0] == 0 and np.array_equal(A["SOX"].iloc[1:], act[1:, 2])

@@ -36,7 +36,7 @@ def _is_activity_adata(adata: AnnData, key: str) -> bool:
 
 
 def _to_archetypes(adata: AnnData, key: str, X: np.ndarray, var: pd.DataFrame):
-    """Activity averaged over the members of each archetype, and the archetypes' ``var``."""
+    """Activity of each archetype (its most variable member), and the archetypes' ``var``."""
     from ._correction import archetype_activity
 
     mapping = adata.uns.get(key, {}).get("archetypes") if not _is_activity_adata(adata, key) else None
@@ -45,9 +45,12 @@ def _to_archetypes(adata: AnnData, key: str, X: np.ndarray, var: pd.DataFrame):
             f"uns[{key!r}]['archetypes'] not found: score with sfp.tl.predict_tf_binding (correct_bias=True)"
         )
     arch = pd.Series([mapping.get(t, t) for t in var.index], index=var.index)
-    A = archetype_activity(X, arch)
+    A, rep = archetype_activity(X, arch)
     members = arch.groupby(arch.to_numpy()).apply(lambda s: ", ".join(s.index))
-    var = pd.DataFrame({"tfs": members.reindex(A.columns).to_numpy()}, index=pd.Index(A.columns.astype(str)))
+    var = pd.DataFrame(
+        {"tfs": members.reindex(A.columns).to_numpy(), "representative": rep.reindex(A.columns).to_numpy()},
+        index=pd.Index(A.columns.astype(str)),
+    )
     return A.to_numpy(np.float32), var
 
 
@@ -83,8 +86,10 @@ def tf_activity_adata(
         ``X_umap``).
     level
         ``'tf'``: one column per TF; ``'archetype'``: one per motif archetype
-        (``uns[key]['archetypes']`` from :func:`predict_tf_binding`), the mean activity of its TFs
-        (NaN read as 0), with ``var['tfs']`` listing the members.
+        (``uns[key]['archetypes']`` from :func:`predict_tf_binding`): the activity of its most variable
+        member (NaN read as 0; see :func:`scfanpy.tl._correction.archetype_activity` for why not the
+        members' mean), with ``var['tfs']`` listing the members and ``var['representative']`` the one
+        standing for the archetype.
 
     Returns
     -------
