@@ -98,3 +98,29 @@ def test_sparse_weight_path_equals_the_dense_one(monkeypatch):
     dense = deviations(x, w, bg)
     for a, b in zip(sparse, dense):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_background_product_equals_scipy():
+    """The numba product and Welford update give SciPy's values (cells without counts, empty weight rows)."""
+    import scipy.sparse as sp
+
+    from scfanpy.tl import _deviations_kernel as kernel
+
+    rng = np.random.default_rng(3)
+    x = sp.random(60, 40, density=0.1, format="csr", random_state=4) * 3
+    x = sp.csr_matrix(x.multiply(np.r_[np.zeros(5), np.ones(55)][:, None]))  # 5 empty cells
+    w = sp.random(40, 7, density=0.2, format="csr", random_state=5)
+    np.testing.assert_allclose(kernel.sparse_dense_product(x, w), (x @ w).toarray(), rtol=1e-12)
+    assert kernel.sparse_dense_product(x, sp.csr_matrix((40, 7))).sum() == 0
+    total, share = np.asarray(x.sum(1)).ravel(), rng.random(7)
+    mean, m2, ref = np.zeros((60, 7)), np.zeros((60, 7)), []
+    for b in range(4):
+        obs = rng.random((60, 7)) * 5
+        kernel.welford_update(obs, total, share, b + 1, mean, m2)
+        exp = total[:, None] * share
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ref.append(np.where(exp > 0, (obs - exp) / exp, 0.0))
+    np.testing.assert_allclose(mean, np.mean(ref, 0), atol=1e-12)
+    np.testing.assert_allclose(m2 / 3, np.var(ref, 0, ddof=1), atol=1e-10)
+    with pytest.raises(ValueError, match="shapes disagree"):
+        kernel.sparse_dense_product(x, w.T)

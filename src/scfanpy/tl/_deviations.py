@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._constants import N_CODE
+from . import _deviations_kernel as kernel
 
 __all__ = ["peak_composition", "background_peaks", "deviations"]
 
@@ -277,12 +278,13 @@ def _deviation_chunk(x: sp.csr_matrix, w: np.ndarray, bg: np.ndarray, e: np.ndar
         idx = bg[:, b]
         if sparse_w is None:
             db = dev(_observed(x[:, idx], w), e[idx] @ w)
-        else:  # weights moved onto their stand-ins once, then one sparse product
+            delta = db - mean
+            mean += delta / (b + 1)
+            m2 += delta * (db - mean)
+        else:  # weights moved onto their stand-ins once, then one compiled product over the cells
             wb = _moved(sparse_w, idx)
-            db = dev(np.asarray((x @ wb).toarray(), dtype=np.float64), np.asarray(wb.T @ e).ravel())
-        delta = db - mean
-        mean += delta / (b + 1)
-        m2 += delta * (db - mean)
+            obs = kernel.sparse_dense_product(x, wb)
+            kernel.welford_update(obs, total, np.asarray(wb.T @ e).ravel(), b + 1, mean, m2)
     sd = np.sqrt(m2 / max(bg.shape[1] - 1, 1))
     corrected = raw - mean
     with np.errstate(divide="ignore", invalid="ignore"):
