@@ -1,4 +1,4 @@
-"""X_tf: PCA of the most variable z-scores."""
+"""X_tf: PCA of the z-scores of one TF per archetype (or of the most variable z-scores)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,21 @@ def test_x_tf_separates_groups_that_noise_tfs_hide():
     # tiny inputs: the selected z-scores themselves
     small, s2 = tf_representation(z[:2], n_top=5)
     assert small.shape == (2, 5) and len(s2) == 5
+
+
+def test_x_tf_counts_each_archetype_once():
+    """A family of 200 near-copies of one noise motif does not outweigh three single signal motifs."""
+    rng = np.random.default_rng(1)
+    n = 300
+    groups = rng.integers(0, 3, n)
+    noise = rng.normal(0, 1, (n, 1)) + rng.normal(0, 0.1, (n, 200))  # one archetype, 200 copies
+    signal = rng.normal(0, 1, (n, 3)) + 3.0 * np.eye(3)[groups]
+    z = np.c_[noise, signal]
+    arch = np.r_[np.repeat("family", 200), ["a", "b", "c"]]
+    x, sel = tf_representation(z, archetype=arch, n_comps=3)
+    assert len(sel) == 4 and set(sel[1:]) == {200, 201, 202}  # one member of the family, the 3 signals
+    assert sel[0] == int(np.argmax(z[:, :200].std(0)))  # the family's most variable member
+    lab = KMeans(3, n_init=10, random_state=0).fit_predict(x)
+    x_all, _ = tf_representation(z, n_comps=3)  # every column: the family dominates the PCA
+    lab_all = KMeans(3, n_init=10, random_state=0).fit_predict(x_all)
+    assert adjusted_rand_score(groups, lab) > 0.8 > 0.2 > adjusted_rand_score(groups, lab_all)  # 0.93, 0.02

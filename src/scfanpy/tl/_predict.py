@@ -338,9 +338,10 @@ def _background(inp: _Inputs, binding: np.ndarray, *, method, n_background, rand
 def _archetypes(inp: _Inputs, res: _Scores, *, random_state) -> None:
     """Motif archetypes and ``X_tf`` of the corrected activity, added to ``res``."""
     res.archetype = corr.archetypes_for(inp.model, inp.tf_names)
-    res.x_tf, sel = tf_representation(res.correction.z, random_state=random_state)
+    arch = res.archetype.reindex(inp.tf_names).to_numpy()
+    res.x_tf, sel = tf_representation(res.correction.z, archetype=arch, random_state=random_state)
     res.x_tf_tfs = [inp.tf_names[i] for i in sel]
-    logg.info("    %d archetypes; X_tf from the %d most variable TFs", res.archetype.nunique(), len(sel))
+    logg.info("    %d archetypes; X_tf from one TF per archetype (its most variable)", res.archetype.nunique())
 
 
 # ------------------------------------------------------------------------------------------ writer

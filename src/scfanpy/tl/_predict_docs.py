@@ -23,8 +23,8 @@ adata.obsm['tf_activity_deviation'] : :class:`pandas.DataFrame`
 adata.obsm['tf_activity_raw'] : :class:`pandas.DataFrame`
     ``correct_bias`` only: the uncorrected score of ``method`` (``key_added + '_raw'``).
 adata.obsm['X_tf'] : :class:`numpy.ndarray`
-    ``correct_bias`` only: PCA of the z-scores of the 50 most variable TFs (chromVAR's variability:
-    a TF without signal has a z-score of standard deviation near 1), for
+    ``correct_bias`` only: PCA (30 components) of the z-scores of one TF per motif archetype, the most
+    variable member (so a family of near-identical motifs counts once), for
     ``sc.pp.neighbors(adata, use_rep='X_tf')``; the TFs in ``uns['tf_activity']['x_tf_tfs']``.
 adata.var['gc_content'], adata.var['n_fraction'], adata.var['usable_sequence'] : :class:`pandas.Series`
     ``correct_bias`` only: GC share of the known bases, share of N, and whether the peak has sequence
