@@ -3,8 +3,8 @@
 Usable on any genome for every TF in JASPAR CORE vertebrates, and the default model of
 :func:`scfanpy.tl.predict_tf_binding`. It follows the model contract of the sequence models (``tf_names``,
 ``input_spec``, ``predict_codes``, ``predict_sequences``), so callers treat all models alike. On the CPU
-the scan runs in numba with an exact lookahead (``scfanpy.models._motif_numba``); on a GPU as a torch 1-D
-convolution; a numpy scan (the reference) stays available with ``backend='numpy'``. Neither numba nor
+the scan runs in numba, 32 matrices per SIMD vector with exact best scores (``scfanpy.models._motif_numba``);
+on a GPU as a torch 1-D convolution; a numpy scan (the reference) stays available with ``backend='numpy'``. Neither numba nor
 torch is imported for a small scan.
 """
 
@@ -26,12 +26,9 @@ _N_SCORE = -30.0  # log-odds of an N (or a position past the window end) at a mo
 # backend='auto' scans with numpy below this many (sequence position x motif) pairs: there the numpy scan
 # takes well under a second, less than importing numba and loading its compiled scan (~1-2 s) or torch
 _TORCH_MIN_WORK = 20_000_000
-# device None/'auto': above this many pairs (~1 s of the numba scan on one thread) torch is imported to
+# device None/'auto': above this many pairs (~0.5 s of the numba scan on one thread) torch is imported to
 # look for a GPU, where the convolution scan is faster
 _GPU_PROBE_WORK = 1_000_000_000
-# the numba scan's fixed first threshold: the score a background sequence's best passes with probability
-# ~1 - exp(-_START_HITS) (below it: a rescan of that motif and sequence)
-_START_HITS = 5.0
 _BACKENDS = ("auto", "numba", "torch", "numpy")
 # bound on the bytes of one convolution output (batch, 2 * motifs of a length, W), float32: on a GPU;
 # on the CPU a smaller output stays in cache for the max that reads it back (measured ~20% faster)
@@ -249,10 +246,10 @@ class MotifModel:
             motif pairs) and torch sees one; ``'cpu'``; ``'cuda'``, ``'cuda:1'``, ... (torch; see
             ``scfanpy._torch.resolve_device``).
         backend
-            ``'numba'``: the CPU scan with an exact lookahead (``scfanpy.models._motif_numba``): each
-            window is abandoned as soon as its score so far plus the best scores of its columns left
-            cannot reach the best score found so far, columns added 5 at a time from tables, most
-            informative first; it compiles once per install (cached). ``'torch'``: a 1-D convolution of
+            ``'numba'``: the CPU scan (``scfanpy.models._motif_numba``): the motifs packed 32 to a SIMD
+            vector, every window scored in int16 (one vector add per motif column), then the windows
+            whose integer score is within its rounding bound of the best scored exactly in float64; it
+            compiles once per install (cached). ``'torch'``: a 1-D convolution of
             the one-hot sequences with the motifs of each length (a channels-last ``conv2d`` of height
             1), float32, on a GPU with TF32 off. ``'numpy'``: the reference scan (sliding windows times
             all motifs, one thread). ``'auto'``: numpy for a small scan (fewer than 2e7 position x motif
@@ -262,7 +259,7 @@ class MotifModel:
         exact
             ``False``: numba returns ``-inf`` instead of a score below the **floor** of its motif
             at this width: the score under which :meth:`calibrate` gives exactly ``prior``, so the
-            probabilities are unchanged (and the scan faster). Other backends return every score.
+            probabilities are unchanged. Other backends return every score.
         n_threads
             Threads of the numba scan (``None``: ``numba.get_num_threads()``, set with
             ``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``).
@@ -295,22 +292,9 @@ class MotifModel:
         from . import _motif_numba
 
         if self._numba_tables is None:
-            self._numba_tables = _motif_numba.build_tables(
-                [self.log_odds[t] for t in self.tf_names], self.background
-            )
-        width = codes.shape[1]
-        floors = np.full(len(self.tf_names), -np.inf) if exact else self.floors(width)
-        return _motif_numba.scan(codes, self._numba_tables, floors, self._starts(width), n_threads)
-
-    def _starts(self, width: int) -> np.ndarray:
-        """First threshold of the numba scan per motif: a little below a background sequence's best score."""
-        out = np.full(len(self.tf_names), -np.inf)
-        for j, (grid, t0, _) in enumerate(self._grids):
-            n_off = 2 * (width - int(self.lengths[j]) + 1)
-            if n_off > 0:  # the per-window tail that n_off windows pass ~_START_HITS times
-                i = np.flatnonzero(t0 >= min(1.0, _START_HITS / n_off))
-                out[j] = grid[i[-1]] - self.lengths[j] * self.resolution if len(i) else -np.inf
-        return out
+            self._numba_tables = _motif_numba.build_tables([self.log_odds[t] for t in self.tf_names])
+        floors = np.full(len(self.tf_names), -np.inf) if exact else self.floors(codes.shape[1])
+        return _motif_numba.scan(codes, self._numba_tables, floors, n_threads)
 
     def floors(self, width: int) -> np.ndarray:
         """Per TF, the best score at or below which :meth:`calibrate` gives exactly ``prior`` at ``width``.

@@ -1,33 +1,31 @@
-"""The motif scan on the CPU with numba: exact best scores by lookahead, without scoring every offset.
+"""The motif scan on the CPU with numba: 32 matrices per SIMD vector, exact best scores.
 
-Each log-odds matrix (forward and reverse complement; motif ``j`` is matrices ``2j`` and ``2j + 1``) is
-cut into blocks of ``Q`` consecutive columns (the last one shorter), ordered most informative first:
-the largest expected drop below the columns' best scores under the background. The score of every
-``Q``-letter word is tabulated per block, so one lookup adds ``Q`` columns; a word holding an N or
-running past the end of the sequence (code ``4^Q``) is scored column by column instead, -30 an N or a
-position past the end, as the numpy reference scan.
+The log-odds matrices (forward and reverse complement; motif ``j`` is matrices ``2j`` and ``2j + 1``)
+are sorted by length and packed 32 to a **group**, one SIMD lane each (``LANES``). For every column
+``k < Lg`` (``Lg`` the group's longest matrix) and code ``c`` (A, C, G, T, N) the group holds a row of 32
+int16 scores ``round(S x)``: ``S`` the group's scale (chosen so that every partial sum fits int16), 0 in
+the columns past a shorter matrix's end, and for N the column's lowest score (at least -30). The
+integer score ``Q`` of window ``p`` in all 32 matrices is then one vector add per column, of the row
+picked by the letter at ``p + k``: one 512-bit add with AVX-512. Numba's vectorizer does not find this
+form, so the vector type and its load, store, add, max and compare are LLVM intrinsics here.
 
-Scan of one matrix on one sequence, with a threshold ``thr`` (a floor, or the best score so far):
+Exact best scores. Each rounded entry is within 0.5 of ``S x``, so ``Q`` is within ``L / 2`` of ``S``
+times the window's exact score, and it stays an upper bound (``+ L / 2``) where the exact score counts -30
+for an N or a position past the end. For each group and sequence:
 
-1. for every offset, without branches, an upper bound: the first block's score plus the best scores of
-   the others; then, for the offsets whose bound reaches ``thr``, the first two blocks' scores plus the
-   best of the others (an N word is bounded by its block's best score); offsets that still reach ``thr``
-   are kept;
-2. the kept offset with the largest bound first (so ``thr`` rises near the best score at once), then
-   each kept offset adds its blocks in order, and is abandoned as soon as its sum so far plus the best
-   scores of the blocks left is below ``thr``; one that is not abandoned is the best so far, and
-   ``thr`` rises to its score.
+1. the integer scores of the windows ``p <= W - Lmin`` (``Lmin`` the group's shortest matrix; longer
+   matrices read N past the end) and each lane's maximum ``Qmax``;
+2. the windows with ``Q >= Qmax - L - 1`` scored exactly (float64 sums of the log-odds, -30 for N and
+   past the end), skipping those whose ``Q + L / 2`` cannot reach the motif's best so far (both strands).
+   The window of ``Qmax`` is among them; when it holds no N, no window left out can do better. When
+   the best found is below ``(Qmax - L / 2 - 0.5) / S`` (the window of ``Qmax`` held an N), every window
+   whose ``Q`` reaches ``S best - L / 2 - 1`` is scored exactly too;
+3. the windows after ``W - Lmin`` (all past the end), exactly, only when the motif's best is below the
+   matrix's best possible score minus 30 (no window past the end can do better otherwise).
 
-Motif ``j`` starts at ``thr = start[j]``, a little below the best score expected of a background
-sequence of that length (few offsets pass it); when no offset reaches it, the motif is scanned again
-from ``thr = floor[j]``. Windows running past the end of the sequence (they score -30 there, and at most
-their best elsewhere, each column's best being >= 0) are scored only when that can reach ``thr``. So
-the best score is exact whenever it reaches ``floor[j]`` (``-inf``: always),
-and ``-inf`` below it; ``start`` only sets the speed.
-
-Exactness: a table entry is the float32 rounding of the float64 sum of its columns' scores; the
-column-by-column path rounds the same sum the same way; an offset's score and bounds are float64 sums of
-those float32 values, which are exact, so an abandoned offset never scores above the threshold.
+The result is the float64 sum of the log-odds of the best window, rounded once to float32: the numpy
+reference scan's score up to its float32 rounding. ``scfanpy.models._motif`` documents the semantics
+(windows at every offset ``0 .. W - 1``, -30 per N and per position past the end).
 """
 
 from __future__ import annotations
@@ -36,252 +34,324 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic, models, register_model
 
-Q = 5  # letters per block table: 4^5 + 1 float64 = 8 KiB (measured faster than 4 or 6 letters)
+LANES = 32  # matrices per group: 32 int16 = one 512-bit vector (two 256-bit ones without AVX-512)
 _N_SCORE = -30.0  # as in scfanpy.models._motif
-_CHUNK = 128  # sequences scanned together: each matrix's tables are read once per chunk
+_Q_MAX = 32000  # bound on |partial integer score| (int16)
+_CHUNK = 64  # sequences per parallel task
+_VEC = ir.VectorType(ir.IntType(16), LANES)
 
 
+# ------------------------------------------------------------------------------ a SIMD vector type
+class _I16Vector(types.Type):
+    """``LANES`` int16 values held as one LLVM vector (a register)."""
+
+    def __init__(self):
+        super().__init__(name=f"int16x{LANES}")
+
+
+_i16v = _I16Vector()
+
+
+@register_model(_I16Vector)
+class _I16VectorModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VEC)
+
+
+def _vec_ptr(context, builder, arr_type, arr, idx):
+    ary = context.make_array(arr_type)(context, builder, arr)
+    return builder.bitcast(builder.gep(ary.data, [idx]), _VEC.as_pointer())
+
+
+@intrinsic
+def _vload(typingctx, arr, idx):
+    """The vector at ``arr[idx:idx + LANES]`` (int16 array)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.load(_vec_ptr(context, builder, sig.args[0], args[0], args[1]), align=2)
+
+    return _i16v(arr, idx), codegen
+
+
+@intrinsic
+def _vstore(typingctx, arr, idx, v):
+    """``arr[idx:idx + LANES] = v``."""
+
+    def codegen(context, builder, sig, args):
+        builder.store(args[2], _vec_ptr(context, builder, sig.args[0], args[0], args[1]), align=2)
+        return context.get_dummy_value()
+
+    return types.void(arr, idx, v), codegen
+
+
+@intrinsic
+def _vfill(typingctx, x):
+    """Every lane ``x`` (an integer constant in int16 range)."""
+
+    def codegen(context, builder, sig, args):
+        one = builder.insert_element(
+            ir.Constant(_VEC, ir.Undefined),
+            builder.trunc(args[0], ir.IntType(16)),
+            ir.Constant(ir.IntType(32), 0),
+        )
+        return builder.shuffle_vector(
+            one, one, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
+        )
+
+    return _i16v(x), codegen
+
+
+@intrinsic
+def _vadd(typingctx, a, b):
+    def codegen(context, builder, sig, args):
+        return builder.add(args[0], args[1])
+
+    return _i16v(_i16v, _i16v), codegen
+
+
+@intrinsic
+def _vmax(typingctx, a, b):
+    def codegen(context, builder, sig, args):
+        return builder.select(builder.icmp_signed(">", args[0], args[1]), args[0], args[1])
+
+    return _i16v(_i16v, _i16v), codegen
+
+
+@intrinsic
+def _vge(typingctx, a, b):
+    """Bit ``l`` of the result set where lane ``l`` of ``a`` >= that of ``b``."""
+
+    def codegen(context, builder, sig, args):
+        bits = builder.bitcast(builder.icmp_signed(">=", args[0], args[1]), ir.IntType(LANES))
+        return builder.zext(bits, ir.IntType(64))
+
+    return types.int64(_i16v, _i16v), codegen
+
+
+@intrinsic
+def _lowest_bit(typingctx, x):
+    """Index of the lowest set bit of ``x`` (non-zero)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return types.int64(types.int64), codegen
+
+
+# ------------------------------------------------------------------------------ tables
 class Tables(NamedTuple):
-    """Blocks and tables of every matrix (see the module docstring)."""
+    """Groups, integer scores and exact columns of every matrix (see the module docstring)."""
 
-    m_start: np.ndarray  # (m + 1,) blocks of matrix m: m_start[m]:m_start[m + 1], in scan order
-    m_len: np.ndarray  # (m,) columns of matrix m
-    m_best: np.ndarray  # (m,) its best score
-    b_woff: (
-        np.ndarray
-    )  # first column of each block's word (Q letters, inside the matrix when it has Q columns)
-    b_off: np.ndarray  # first column the block scores
-    b_len: np.ndarray  # columns it scores (Q, or fewer for the last)
-    b_tab: np.ndarray  # start of its table (4^Q + 1 entries, the last its best: the bound of an N word)
-    b_col: np.ndarray  # row of its first column in cols
-    b_rest: np.ndarray  # best score of the blocks after it
-    tables: np.ndarray  # float64 holding float32 values
-    cols: np.ndarray  # float64 (columns, 4)
+    quant: np.ndarray  # int16, row (g_row[g] + k) * 5 + c of group g, LANES values each
+    g_row: np.ndarray  # (groups,) first column row of each group
+    g_len: np.ndarray  # (groups,) Lg, its longest matrix
+    g_min: np.ndarray  # (groups,) its shortest matrix
+    g_scale: np.ndarray  # (groups,) S
+    lane_m: np.ndarray  # (groups * LANES,) matrix of each lane, -1 for an empty lane
+    m_len: np.ndarray  # (matrices,) L
+    m_best: np.ndarray  # (matrices,) best possible score (sum of the column maxima)
+    m_min: np.ndarray  # (matrices,) shortest matrix of its group
+    m_col: np.ndarray  # (matrices,) first row of matrix m in cols
+    cols: np.ndarray  # float64 (columns * 5,): scores of A, C, G, T, N (-30) of every column
     lmax: int
 
 
-def _word_scores(mat: np.ndarray, ws: int, o: int, r: int) -> np.ndarray:
-    """float32 score of columns ``o:o + r`` of every word of ``Q`` letters from column ``ws``, then the best."""
-    words = (np.arange(4**Q)[:, None] >> (2 * np.arange(Q - 1, -1, -1))) & 3
-    acc = np.zeros(4**Q)
-    for i in range(o - ws, o - ws + r):  # the order the column-by-column path adds them in
-        acc = acc + mat[ws + i][words[:, i]]
-    tab = acc.astype(np.float32).astype(np.float64)  # float32 values: their float64 sums are exact
-    return np.append(tab, tab.max())
+def _group_scale(mats: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
+    """Scale ``S`` and integer rows ``(L, 5)`` of a group: every partial sum within ``_Q_MAX``."""
+    scale = _Q_MAX / max(max(float(np.abs(x).max(1).sum()) for x in mats), 1e-9)
+    while True:
+        rows = []
+        for x in mats:
+            q = np.empty((len(x), 5))
+            q[:, :4] = np.round(scale * x)
+            q[:, 4] = np.round(scale * np.maximum(x.min(1), _N_SCORE))  # N: an upper bound of -30
+            rows.append(q)
+        if all(np.abs(q).max(1).sum() <= _Q_MAX for q in rows):  # rounding may add up to L / 2
+            return scale, rows
+        scale *= 0.99
 
 
-def build_tables(log_odds: list[np.ndarray], background: np.ndarray) -> Tables:
-    """The blocks and tables of the forward and reverse-complement matrices of ``log_odds``."""
-    m_start, m_len, m_best, b_woff, b_off, b_len, b_col, b_rest = [0], [], [], [], [], [], [], []
-    tables, cols = [], []
-    n_cols = 0
-    for s in log_odds:
-        for mat in (s, s[::-1, ::-1]):  # forward, reverse complement (A<->T, C<->G)
-            length = len(mat)
-            drop = mat.max(1) - mat @ background  # expected loss of each column under the background
-            blocks = sorted((-float(drop[o : o + Q].sum()), o) for o in range(0, length, Q))
-            for _, o in blocks:
-                r = min(Q, length - o)
-                ws = max(0, min(o, length - Q))  # a short last block reads the word ending with the matrix
-                tables.append(_word_scores(mat, ws, o, r))
-                b_woff.append(ws)
-                b_off.append(o)
-                b_len.append(r)
-                b_col.append(n_cols)
-                cols.append(mat[o : o + r])
-                n_cols += r
-            best = [float(t[-1]) for t in tables[len(tables) - len(blocks) :]]
-            b_rest += [sum(best[k + 1 :]) for k in range(len(blocks))]
-            m_start.append(len(b_off))
-            m_len.append(length)
-            m_best.append(sum(best))
-    tables.append(np.zeros(4**Q + 1))  # the second block of one-block matrices: adds 0
-    i64, f64 = np.int64, np.float64
+def build_tables(log_odds: list[np.ndarray]) -> Tables:
+    """The groups and columns of the forward and reverse-complement matrices of ``log_odds``."""
+    mats = [m for s in log_odds for m in (np.asarray(s, np.float64), np.asarray(s, np.float64)[::-1, ::-1])]
+    lengths = np.array([len(m) for m in mats])
+    order = np.argsort(lengths, kind="stable")
+    n_groups = -(-len(mats) // LANES)
+    lane_m = np.full(n_groups * LANES, -1, np.int64)
+    lane_m[: len(mats)] = order
+    g_len, g_min, g_scale, blocks = [], [], [], []
+    m_min = np.empty(len(mats), np.int64)
+    for g in range(n_groups):
+        members = [int(m) for m in lane_m[g * LANES : (g + 1) * LANES] if m >= 0]
+        scale, rows = _group_scale([mats[m] for m in members])
+        block = np.zeros((int(lengths[members].max()), 5, LANES), np.int16)
+        for lane, q in enumerate(rows):
+            block[: len(q), :, lane] = q
+        g_len.append(len(block))
+        g_min.append(int(lengths[members].min()))
+        m_min[members] = g_min[-1]
+        g_scale.append(scale)
+        blocks.append(block)
+    cols = np.concatenate([np.concatenate([x, np.full((len(x), 1), _N_SCORE)], 1) for x in mats])
+    i64 = np.int64
     return Tables(
-        np.asarray(m_start, i64),
-        np.asarray(m_len, i64),
-        np.asarray(m_best, f64),
-        np.asarray(b_woff, i64),
-        np.asarray(b_off, i64),
-        np.asarray(b_len, i64),
-        np.arange(len(tables) - 1, dtype=i64) * (4**Q + 1),
-        np.asarray(b_col, i64),
-        np.asarray(b_rest, f64),
-        np.concatenate(tables),
-        np.ascontiguousarray(np.concatenate(cols), dtype=f64),
-        max(len(s) for s in log_odds),
+        np.ascontiguousarray(np.concatenate(blocks).ravel()),
+        np.concatenate([[0], np.cumsum(g_len)[:-1]]).astype(i64),
+        np.asarray(g_len, i64),
+        np.asarray(g_min, i64),
+        np.asarray(g_scale, np.float64),
+        lane_m,
+        lengths.astype(i64),
+        np.array([x.max(1).sum() for x in mats]),
+        m_min,
+        np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(i64),
+        np.ascontiguousarray(cols.ravel()),
+        int(lengths.max()),
     )
 
 
+# ------------------------------------------------------------------------------ the kernel
 @njit(cache=True, nogil=True, inline="always")
-def _hashes(row: np.ndarray, out: np.ndarray) -> None:
-    """Code of the ``Q``-letter word at each offset of ``row`` into ``out``; ``4^Q``: N or past the end."""
-    out[:] = 4**Q
-    mask = (1 << (2 * Q)) - 1
-    h = 0
-    last_bad = -1
-    for e in range(row.shape[0]):
-        c = row[e]
-        if c >= 4:
-            last_bad = e
-            c = 0
-        h = ((h << 2) | c) & mask
-        if e - Q + 1 >= 0 and last_bad < e - Q + 1:
-            out[e - Q + 1] = h
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _exact(row, h, p, b0, b1, thr, b_woff, b_off, b_len, b_tab, b_col, b_rest, tables, cols) -> float:
-    """Score of the window at ``p`` (blocks ``b0:b1``), or -inf once it cannot reach ``thr``.
-
-    A block reads its table, or adds its columns one by one when its word holds an N or runs past the
-    end (-30 there), the sum rounded to float32 as in the table.
-    """
-    partial = 0.0
-    for b in range(b0, b1):
-        w = h[p + b_woff[b]]
-        if w < 4**Q:
-            partial += tables[b_tab[b] + w]
-        else:
-            v = 0.0
-            for i in range(b_len[b]):
-                pos = p + b_off[b] + i
-                c = row[pos] if pos < row.shape[0] else 4
-                v += _N_SCORE if c >= 4 else cols[b_col[b] + i, c]
-            partial += np.float64(np.float32(v))
-        if partial + b_rest[b] < thr:
-            return -np.inf
-    return partial
+def _exact(row, p, m, m_len, m_col, cols):
+    """Exact score of matrix ``m``'s window at ``p`` (``row`` N-padded past the end: -30 there)."""
+    base = m_col[m] * 5
+    s = 0.0
+    for k in range(m_len[m]):
+        s += cols[base + 5 * k + row[p + k]]
+    return s
 
 
 @njit(cache=True, nogil=True)
-def _scan_matrix(codes, hashes, lo, m, thr, best, ub, keep, t, zero_tab):
-    """Matrix ``m`` on sequences ``lo:lo + len(thr)``: the best score above ``thr``, into ``best``, ``thr``."""
-    m_start, m_len, m_best, b_woff, b_off, b_len, b_tab, b_col, b_rest, tables, cols = t
-    width = codes.shape[1]
-    n_in = width - m_len[m] + 1  # windows inside the sequence; the others hold a position past the end
-    b0, b1 = m_start[m], m_start[m + 1]
-    t0, o0, t1, o1, rest = b_tab[b0], b_woff[b0], zero_tab, 0, b_rest[b0]  # one block: the 2nd adds 0
-    if b1 - b0 > 1:
-        t1, o1, rest = b_tab[b0 + 1], b_woff[b0 + 1], b_rest[b0 + 1]
-    tab0, tab1 = tables[t0 : t0 + 4**Q + 1], tables[t1 : t1 + 4**Q + 1]
-    for s in range(thr.shape[0]):
-        row, h = codes[lo + s], hashes[s]
-        if n_in > 0:
-            w0, w1 = h[o0 : o0 + n_in], h[o1 : o1 + n_in]
-            lim = thr[s] - rest
-            lim0 = lim - tab1[4**Q]  # the first block, the second at its best
-            n0 = 0
-            for p in range(n_in):  # stage 1a: the first block, no branch
-                keep[n0] = p
-                n0 += tab0[w0[p]] >= lim0
-            n_keep = 0
-            for i in range(n0):  # stage 1b: the first two blocks
-                p = keep[i]
-                u = tab0[w0[p]] + tab1[w1[p]]
-                ub[n_keep] = u
-                keep[n_keep] = p
-                n_keep += u >= lim
-            top = 0
-            for i in range(1, n_keep):
-                if ub[i] > ub[top]:
-                    top = i
-            # stage 2: the best bound first (the threshold rises near the best score at once), then every
-            # kept window whose bound still reaches the threshold, block by block
-            for k in range(-1 if n_keep else 0, n_keep):
-                i = top if k < 0 else k
-                if ub[i] >= lim and (k < 0 or i != top):
-                    sc = _exact(
-                        row,
-                        h,
-                        keep[i],
-                        b0,
-                        b1,
-                        thr[s],
-                        b_woff,
-                        b_off,
-                        b_len,
-                        b_tab,
-                        b_col,
-                        b_rest,
-                        tables,
-                        cols,
-                    )
-                    if sc >= thr[s]:
-                        best[s] = thr[s] = sc
-                        lim = sc - rest
-        # a window past the end scores -30 there, its other columns at most their best (each >= 0)
-        if m_best[m] + _N_SCORE + 1e-3 >= thr[s]:
-            for p in range(max(n_in, 0), width):
-                sc = _exact(
-                    row, h, p, b0, b1, thr[s], b_woff, b_off, b_len, b_tab, b_col, b_rest, tables, cols
-                )
-                if sc >= thr[s]:
-                    best[s] = thr[s] = sc
+def _integer_scores(row, nw, quant, base, lg, buf, bmax):
+    """Integer scores of the windows ``0:nw`` of a group into ``buf`` (``nw * LANES``); their maximum.
+
+    ``bmax``: the maximum of each block of 4 windows (the second pass skips a block below its threshold).
+    """
+    best = _vfill(-32768)
+    for b in range((nw + 3) // 4):
+        p = 4 * b
+        if p + 4 <= nw:  # four windows at a time: four independent sums in registers
+            a0 = _vfill(0)
+            a1 = _vfill(0)
+            a2 = _vfill(0)
+            a3 = _vfill(0)
+            for k in range(lg):
+                r = base + 5 * k
+                a0 = _vadd(a0, _vload(quant, (r + row[p + k]) * LANES))
+                a1 = _vadd(a1, _vload(quant, (r + row[p + k + 1]) * LANES))
+                a2 = _vadd(a2, _vload(quant, (r + row[p + k + 2]) * LANES))
+                a3 = _vadd(a3, _vload(quant, (r + row[p + k + 3]) * LANES))
+            _vstore(buf, p * LANES, a0)
+            _vstore(buf, (p + 1) * LANES, a1)
+            _vstore(buf, (p + 2) * LANES, a2)
+            _vstore(buf, (p + 3) * LANES, a3)
+            top = _vmax(_vmax(a0, a1), _vmax(a2, a3))
+        else:
+            top = _vfill(-32768)
+            for i in range(p, nw):
+                a0 = _vfill(0)
+                for k in range(lg):
+                    a0 = _vadd(a0, _vload(quant, (base + 5 * k + row[i + k]) * LANES))
+                _vstore(buf, i * LANES, a0)
+                top = _vmax(top, a0)
+        _vstore(bmax, b * LANES, top)
+        best = _vmax(best, top)
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _score_candidates(row, nw, g, buf, bmax, thr_q, best, t):
+    """Exact scores of the windows whose integer score reaches ``thr_q`` in their lane and may beat the best.
+
+    ``best`` per motif (both strands); a window is skipped when its integer score plus the rounding
+    bound cannot reach it.
+    """
+    scale, lane_m, m_len, m_col, cols = t[4][g], t[5], t[6], t[9], t[10]
+    vthr = _vload(thr_q, 0)
+    for b in range((nw + 3) // 4):
+        if _vge(_vload(bmax, b * LANES), vthr) == 0:
+            continue
+        for p in range(4 * b, min(4 * b + 4, nw)):
+            mask = _vge(_vload(buf, p * LANES), vthr)
+            while mask != 0:
+                lane = _lowest_bit(mask)
+                mask &= mask - 1
+                m = lane_m[g * LANES + lane]
+                j = m >> 1
+                if buf[p * LANES + lane] + 0.5 * m_len[m] + 0.5 >= scale * best[j]:
+                    best[j] = max(best[j], _exact(row, p, m, m_len, m_col, cols))
+
+
+@njit(cache=True, nogil=True)
+def _scan_group(row, width, g, buf, bmax, q_max, thr_q, best, t):
+    """Steps 1-2 of the module docstring for the matrices of group ``g``."""
+    quant, g_row, g_len, g_min, scale, lane_m, m_len = t[0], t[1], t[2], t[3], t[4][g], t[5], t[6]
+    nw = width - g_min[g] + 1  # windows inside the sequence for the group's shortest matrix
+    if nw <= 0:
+        return
+    _vstore(q_max, 0, _integer_scores(row, nw, quant, g_row[g] * 5, g_len[g], buf, bmax))
+    for lane in range(LANES):
+        m = lane_m[g * LANES + lane]
+        thr_q[lane] = 32767 if m < 0 else max(q_max[lane] - m_len[m] - 1, -32768)
+    _score_candidates(row, nw, g, buf, bmax, thr_q, best, t)
+    again = False
+    for lane in range(LANES):  # the window of Qmax held an N: every window that may beat best
+        m = lane_m[g * LANES + lane]
+        thr_q[lane] = 32767
+        if m >= 0 and scale * best[m >> 1] < q_max[lane] - m_len[m] / 2 - 0.5:
+            thr_q[lane] = max(int(np.floor(scale * best[m >> 1] - m_len[m] / 2)) - 1, -32768)
+            again = True
+    if again:
+        _score_candidates(row, nw, g, buf, bmax, thr_q, best, t)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _scan_kernel(codes, floors, start, t, zero_tab, lmax, chunk):
+def _scan_kernel(codes, floors, t, chunk):
     n, width = codes.shape
     n_tf = floors.shape[0]
+    m_len, m_best, m_min, m_col, cols, lmax = t[6], t[7], t[8], t[9], t[10], t[11]
     out = np.empty((n, n_tf), dtype=np.float32)
     n_chunks = (n + chunk - 1) // chunk
     for ci in prange(n_chunks):
-        lo = ci * chunk
-        hi = min(n, lo + chunk)
-        hashes = np.empty((hi - lo, width + lmax), dtype=np.uint16)
-        for s in range(hi - lo):
-            _hashes(codes[lo + s], hashes[s])
-        ub = np.empty(width, dtype=np.float64)
-        keep = np.empty(width, dtype=np.int64)
-        thr = np.empty(hi - lo, dtype=np.float64)
-        best = np.empty(hi - lo, dtype=np.float64)
-        for j in range(n_tf):  # motifs outer: a matrix's tables stay in cache over the chunk
-            thr[:] = start[j]
+        row = np.full(width + 2 * lmax + 4, 4, dtype=np.uint8)
+        buf = np.empty(max(width, 1) * LANES, dtype=np.int16)
+        bmax = np.empty((max(width, 1) + 3) // 4 * LANES, dtype=np.int16)
+        q_max = np.empty(LANES, dtype=np.int16)
+        thr_q = np.empty(LANES, dtype=np.int16)
+        best = np.empty(n_tf, dtype=np.float64)
+        for s in range(ci * chunk, min(n, (ci + 1) * chunk)):
+            for i in range(width):
+                row[i] = min(codes[s, i], 4)
             best[:] = -np.inf
-            for m in range(2 * j, 2 * j + 2):
-                _scan_matrix(codes, hashes, lo, m, thr, best, ub, keep, t, zero_tab)
-            for s in range(hi - lo):
-                if best[s] == -np.inf and start[j] > floors[j]:  # nothing reached start: from the floor
-                    thr[s] = floors[j]
-                    for m in range(2 * j, 2 * j + 2):
-                        _scan_matrix(
-                            codes,
-                            hashes[s : s + 1],
-                            lo + s,
-                            m,
-                            thr[s : s + 1],
-                            best[s : s + 1],
-                            ub,
-                            keep,
-                            t,
-                            zero_tab,
-                        )
-                out[lo + s, j] = best[s]
+            for g in range(t[2].shape[0]):
+                _scan_group(row, width, g, buf, bmax, q_max, thr_q, best, t)
+            for m in range(2 * n_tf):  # step 3: windows past the group's, when they may do better
+                if best[m >> 1] < m_best[m] + _N_SCORE:
+                    for p in range(max(width - m_min[m] + 1, 0), width):
+                        best[m >> 1] = max(best[m >> 1], _exact(row, p, m, m_len, m_col, cols))
+            for j in range(n_tf):
+                out[s, j] = best[j] if best[j] >= floors[j] else -np.inf
     return out
 
 
-def scan(
-    codes: np.ndarray, t: Tables, floors: np.ndarray, start: np.ndarray, n_threads: int | None = None
-) -> np.ndarray:
-    """Best score ``(n, n_tfs)`` float32 over both strands; ``-inf`` where no offset reaches ``floors``.
+def scan(codes: np.ndarray, t: Tables, floors: np.ndarray, n_threads: int | None = None) -> np.ndarray:
+    """Best score ``(n, n_tfs)`` float32 over both strands; ``-inf`` where it is below ``floors``.
 
-    ``floors`` and ``start`` (float64, one per motif): see the module docstring; ``floors = -inf`` for
-    the exact best score everywhere. ``n_threads``: numba threads for this call (``None``:
-    ``numba.get_num_threads()``).
+    ``floors`` (float64, one per motif; ``-inf`` for every score). ``n_threads``: numba threads for
+    this call (``None``: ``numba.get_num_threads()``).
     """
     codes = np.ascontiguousarray(codes, dtype=np.uint8)
     n = len(codes)
     floors = np.ascontiguousarray(floors, dtype=np.float64)
-    start = np.maximum(np.asarray(start, dtype=np.float64), floors)
-    zero_tab = len(t.tables) - (4**Q + 1)
     old = numba.get_num_threads()
     k = old if n_threads is None else max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
     chunk = int(max(1, min(_CHUNK, -(-n // k))))
     numba.set_num_threads(k)
     try:
-        return _scan_kernel(codes, floors, start, tuple(t[:-1]), zero_tab, int(t.lmax), chunk)
+        return _scan_kernel(codes, floors, tuple(t), chunk)
     finally:
         numba.set_num_threads(old)
