@@ -63,8 +63,10 @@ class _I16VectorModel(models.PrimitiveModel):
 
 
 def _vec_ptr(context, builder, arr_type, arr, idx):
+    """Pointer to element ``idx`` of an int16 array, as a pointer to a vector."""
     ary = context.make_array(arr_type)(context, builder, arr)
-    return builder.bitcast(builder.gep(ary.data, [idx]), _VEC.as_pointer())
+    ptr = builder.gep(ary.data, [idx], source_etype=ir.IntType(16))
+    return builder.bitcast(ptr, _VEC.as_pointer())
 
 
 @intrinsic
@@ -72,7 +74,7 @@ def _vload(typingctx, arr, idx):
     """The vector at ``arr[idx:idx + LANES]`` (int16 array)."""
 
     def codegen(context, builder, sig, args):
-        return builder.load(_vec_ptr(context, builder, sig.args[0], args[0], args[1]), align=2)
+        return builder.load(_vec_ptr(context, builder, sig.args[0], args[0], args[1]), align=2, typ=_VEC)
 
     return _i16v(arr, idx), codegen
 
@@ -107,6 +109,8 @@ def _vfill(typingctx, x):
 
 @intrinsic
 def _vadd(typingctx, a, b):
+    """Lane-wise ``a + b`` (wrapping; the scales keep every sum in range)."""
+
     def codegen(context, builder, sig, args):
         return builder.add(args[0], args[1])
 
@@ -115,6 +119,8 @@ def _vadd(typingctx, a, b):
 
 @intrinsic
 def _vmax(typingctx, a, b):
+    """Lane-wise maximum."""
+
     def codegen(context, builder, sig, args):
         return builder.select(builder.icmp_signed(">", args[0], args[1]), args[0], args[1])
 
