@@ -14,6 +14,8 @@ __getattr__, __dir__, __all__ = attach(
         "SCFAN": "._seqmodels",
         "pretrained": "._pretrained",
         "available_pretrained": "._pretrained",
+        "CombinedModel": "._combined",
+        "best_models": "._combined",
         "SAILER": "._sailer",
         "DGEX": "._dgex",
         "LinearLandmarkRegressor": "._dgex_baselines",

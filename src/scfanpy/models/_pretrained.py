@@ -3,7 +3,12 @@
 Each model is a folder ``weights/<name>/`` holding ``model.pt`` (scvi-tools' save format, as written by
 :meth:`~scfanpy.models.SCFAN.save`, weights stored in float16; a model without data), ``model_card.json``
 and ``model_card.md`` (TF list, training data, settings, per-TF test metrics). The script that made each
-one is kept in the repository (``scripts/train_pretrained.py``).
+one is kept in the repository (``PRETRAINED`` and :func:`available_pretrained` name it):
+
+- ``scfan_bertsnr137`` (the default): ``scripts/train_pretrained.py``;
+- ``danq_multi158``: ``scripts/train_second_model.py``. Its card also holds, per TF, the validation
+  AUROC of the model and of the JASPAR motif model, from which ``sfp.models.best_models``
+  picks the model for each TF.
 """
 
 from __future__ import annotations
@@ -15,15 +20,34 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["pretrained", "available_pretrained", "DEFAULT_PRETRAINED"]
+__all__ = ["pretrained", "available_pretrained", "DEFAULT_PRETRAINED", "PRETRAINED"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_PRETRAINED = "scfan_bertsnr137"
+#: The shipped models: name -> (one-line description, the script that trained it).
+PRETRAINED = {
+    "scfan_bertsnr137": (
+        "scFAN CNN, 137 TFs, 100 bp; BertSNR JASPAR-site windows vs their shuffles",
+        "scripts/train_pretrained.py",
+    ),
+    "danq_multi158": (
+        "DanQ-JASPAR, 158 TFs, 101 bp; DeepBind ENCODE, BertSNR, Zeng CTCF, NFE2, janggu, ENCODE-DREAM, JUND",
+        "scripts/train_second_model.py",
+    ),
+}
 
 
 def _card(folder: Path) -> dict[str, Any]:
     f = folder / "model_card.json"
     return json.loads(f.read_text()) if f.exists() else {}
+
+
+def _data(card: dict[str, Any]) -> str:
+    """Short name(s) of a card's training data: its ``source`` (first model) or ``sources`` (later)."""
+    td = card.get("training_data", {})
+    if "sources" in td:
+        return ", ".join(td["sources"])
+    return td.get("source", "").split(":")[0]
 
 
 def available_pretrained() -> pd.DataFrame:
@@ -33,8 +57,10 @@ def available_pretrained() -> pd.DataFrame:
     -------
     models : pandas.DataFrame
         Indexed by model name: ``class``, ``n_tfs``, ``window``, ``n_tracks``, ``data``,
-        ``test_mean_auroc``, ``test_mean_auprc`` and ``default`` (the one :func:`pretrained` loads without
-        a name).
+        ``test_mean_auroc``, ``test_mean_auprc`` (on each model's own held-out split, see its card),
+        ``n_tfs_deep`` (TFs whose card says the model beat the JASPAR motif model on validation data,
+        used by ``sfp.models.best_models``; 0 when the card has no such comparison), ``script`` (the
+        script that trained it) and ``default`` (the one :func:`pretrained` loads without a name).
 
     Examples
     --------
@@ -55,9 +81,11 @@ def available_pretrained() -> pd.DataFrame:
                 "n_tfs": len(c.get("tf_names", [])),
                 "window": arch.get("window"),
                 "n_tracks": arch.get("n_tracks"),
-                "data": c.get("training_data", {}).get("source", "").split(":")[0],
+                "data": _data(c),
                 "test_mean_auroc": c.get("test_metrics", {}).get("mean_auroc"),
                 "test_mean_auprc": c.get("test_metrics", {}).get("mean_auprc"),
+                "n_tfs_deep": sum(e.get("use") == "deep" for e in (c.get("per_tf") or {}).values()),
+                "script": PRETRAINED.get(d.name, ("", ""))[1],
                 "default": d.name == DEFAULT_PRETRAINED,
             }
         )
@@ -70,6 +98,8 @@ def available_pretrained() -> pd.DataFrame:
         "data",
         "test_mean_auroc",
         "test_mean_auprc",
+        "n_tfs_deep",
+        "script",
         "default",
     ]
     return pd.DataFrame(rows, columns=cols).set_index("name")
@@ -82,14 +112,25 @@ def pretrained(name: str | os.PathLike | None = None, *, device: str = "cpu"):
     128/160/160 x 8 with batch norm, pool 2, dense 256) with one output per TF for **137 human TFs**,
     trained by ``scripts/train_pretrained.py`` on the BertSNR set (lhy0322/BertSNR, MIT): 100-bp hg19
     windows around ChIP-seq-supported JASPAR sites against their dinucleotide shuffles, up to 1,500
-    pairs per TF, each window labelled for its own TF only (masked loss); mean held-out AUROC 0.904. Its input is **100 bp of DNA, no
-    accessibility track**: :meth:`~scfanpy.models.SCFAN.predict_codes` centre-crops longer windows
+    pairs per TF, each window labelled for its own TF only (masked loss); mean held-out AUROC 0.904.
+    Its input is **100 bp of DNA, no accessibility track**:
+    :meth:`~scfanpy.models.SCFAN.predict_codes` centre-crops longer windows
     (e.g. 1,000-bp peak windows are scored on their central 100 bp), while
     :meth:`~scfanpy.models.SCFAN.predict_sequences` scans long sequences and keeps each TF's maximum.
     Held-out test pairs (10% per TF, site vs its own shuffle): per-TF AUROC and AUPRC are in the model
     card, ``model.model_card['test_metrics']`` (summary in :func:`available_pretrained`). Negatives are
     shuffles, not genomic background, so scores rank sequences; they are not calibrated genome-wide
     binding probabilities. The TF list is ``model.tf_names``.
+
+    ``'danq_multi158'`` is a DanQ-JASPAR network (:class:`~scfanpy.models.DANQ`; conv 384 x 24 with half
+    of the filters started from the TFs' JASPAR motifs, pool 13, BiLSTM 128, dense 256) with **158
+    outputs**, trained by ``scripts/train_second_model.py`` on every labelled real data set of the
+    project (the ten DeepBind ENCODE experiments, BertSNR, the Zeng 2016 CTCF set, lsgkm NFE2 and
+    janggu Oct4 / MafK with genomic negatives, ENCODE-DREAM peaks on the hg19 blocks, kipoi JUND), input
+    **101 bp of DNA**. On its own test split it averages AUROC 0.921 over the TFs (the DeepBind test
+    sets: 0.960, the JASPAR motif model 0.801 there). Its card lists, per TF, the validation AUROC of
+    the model and of the motif model and which one to use (``model.model_card['per_tf']``);
+    ``sfp.models.best_models('danq_multi158')`` combines the two accordingly.
 
     Parameters
     ----------
@@ -102,7 +143,8 @@ def pretrained(name: str | os.PathLike | None = None, *, device: str = "cpu"):
     Returns
     -------
     model : SCFAN
-        A trained :class:`~scfanpy.models.SCFAN` (or other sequence model) without data, in eval mode,
+        A trained :class:`~scfanpy.models.SCFAN` (or other sequence model, e.g.
+        :class:`~scfanpy.models.DANQ` for ``'danq_multi158'``) without data, in eval mode,
         loaded by scvi-tools' ``load``; the model card is ``model.model_card`` (dict) and the name
         ``model.pretrained_name``.
 
@@ -115,6 +157,9 @@ def pretrained(name: str | os.PathLike | None = None, *, device: str = "cpu"):
     >>> p = model.predict_sequences(["GGAACCGGAAGTGACGCGCGCGTTAACCGGAAGTG" * 3])
     >>> p.shape
     (1, 137)
+    >>> second = sfp.models.pretrained("danq_multi158")
+    >>> len(second.tf_names), second.input_spec["window"]
+    (158, 101)
     """
     from ._seqmodels import SeqModelBase
 
