@@ -150,3 +150,6 @@ def test_predict_tf_binding_with_combined(sim_small):
     choice = c.describe()["model"].to_dict()
     assert choice[tfs[0]] == "stub" and choice[tfs[1]] == "jaspar_motif"
     assert isinstance(c.describe(), pd.DataFrame)
+    recorded = a.uns["tf_activity"]["model"]["choice"]  # written by predict_tf_binding
+    assert recorded == {t: str(c.choice[t]) for t in c.tf_names}
+    assert recorded[tfs[0]] == "stub" and recorded[tfs[1]] == "jaspar_motif"

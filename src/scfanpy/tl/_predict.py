@@ -341,7 +341,9 @@ def _archetypes(inp: _Inputs, res: _Scores, *, random_state) -> None:
     arch = res.archetype.reindex(inp.tf_names).to_numpy()
     res.x_tf, sel = tf_representation(res.correction.z, archetype=arch, random_state=random_state)
     res.x_tf_tfs = [inp.tf_names[i] for i in sel]
-    logg.info("    %d archetypes; X_tf from one TF per archetype (its most variable)", res.archetype.nunique())
+    logg.info(
+        "    %d archetypes; X_tf from one TF per archetype (its most variable)", res.archetype.nunique()
+    )
 
 
 # ------------------------------------------------------------------------------------------ writer
@@ -401,6 +403,8 @@ def _write_results(
         "n_tfs": len(mdl.tf_names),
         "repr": repr(mdl)[:200],
     }
+    if isinstance(getattr(mdl, "choice", None), dict):  # a CombinedModel: which sub-model scored each TF
+        info["model"]["choice"] = {t: str(mdl.choice[t]) for t in tf_names}
     info["levels"] = np.zeros(0, np.float32) if levels is None else levels
     info["background"] = res.background.astype(np.float32)
     if res.archetype is not None:

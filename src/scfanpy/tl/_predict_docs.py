@@ -45,7 +45,8 @@ adata.uns['tf_activity']['x_tf_tfs'] : list
 adata.uns['tf_activity']['tf_names'] : list
     The TFs, in column order.
 adata.uns['tf_activity']['model'] : dict
-    The model's name, class, TF count and repr.
+    The model's name, class, TF count and repr; for a :class:`scfanpy.models.CombinedModel` also
+    ``choice`` (TF -> the sub-model that scored it).
 adata.uns['tf_activity']['levels'] : :class:`numpy.ndarray`
     The signal levels of the table (empty for sequence-only models).
 adata.uns['tf_activity']['background'] : :class:`numpy.ndarray`

@@ -87,8 +87,7 @@ def tf_activity_adata(
     level
         ``'tf'``: one column per TF; ``'archetype'``: one per motif archetype
         (``uns[key]['archetypes']`` from :func:`predict_tf_binding`): the activity of its most variable
-        member (NaN read as 0; see :func:`scfanpy.tl._correction.archetype_activity` for why not the
-        members' mean), with ``var['tfs']`` listing the members and ``var['representative']`` the one
+        member (NaN read as 0; the members' mean would let flat members dilute a responding one), with ``var['tfs']`` listing the members and ``var['representative']`` the one
         standing for the archetype.
 
     Returns
