@@ -258,6 +258,12 @@ def row_seqmodel(name: str, cfg: dict, dev) -> Row:
         note=f"{sum(p.numel() for p in model.module.parameters()):,} params; torch {torch.__version__}{tf32_note}",
     )
     row.judge()
+    if _is_cuda(dev):  # inference in bf16 (predict_codes(precision='bf16')) against the cpu fp32 answer
+        p16, t16 = _timed(lambda: model.predict_codes(codes, tracks, batch_size=bs, precision="bf16"), dev)
+        d16 = float(np.abs(np.asarray(p16)[:m] - p_cpu).max())
+        row.note += f"; predict bf16 {_rate(n, t16)} win/s, max diff vs cpu fp32 {d16:.1e} (tol 2e-2)"
+        if not (np.isfinite(d16) and d16 <= 2e-2):  # bfloat16 keeps 8 significant bits
+            row.result = "fail"
     return row
 
 
