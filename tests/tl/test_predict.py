@@ -210,3 +210,26 @@ def test_sequence_model_tiles_long_peaks(sim_small):
     full = m.motif.scan_codes(a.varm["dna_code"])
     # tiles of 100 bp with 50-bp steps cover every motif occurrence shorter than 50 bp
     np.testing.assert_allclose(a.varm["tf_binding"].to_numpy(), full, rtol=1e-5, atol=1e-4)
+
+
+def test_bf16_precision_for_deep_models_only(sim_small):
+    """precision='bf16' reaches a deep model's predict_codes (values within bfloat16's ~1e-2 of float32);
+    the motif model refuses it before anything is written."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    adata, genome, truth = sim_small
+    a = adata[:40, :30].copy()
+    sfp.pp.add_sequences(a, genome, width=200)
+    model = sfp.models.SCFAN(tf_names=["GATA1", "CTCF"], window=200, n_tracks=0)
+    kw = {"model": model, "layer": "X", "correct_bias": False, "verbose": False, "copy": True}
+    p32 = sfp.tl.predict_tf_binding(a, **kw)
+    p16 = sfp.tl.predict_tf_binding(a, precision="bf16", **kw)
+    assert p16.uns["tf_activity"]["params"]["precision"] == "bf16"
+    b32, b16 = p32.varm["tf_binding"].to_numpy(), p16.varm["tf_binding"].to_numpy()
+    assert np.abs(b16 - b32).max() < 2e-2 and not np.array_equal(b16, b32)
+    before = set(a.obsm) | set(a.uns) | set(a.varm)
+    with pytest.raises(ValueError, match="float32 only"):
+        sfp.tl.predict_tf_binding(a, tfs=["GATA1"], precision="bf16", verbose=False)
+    with pytest.raises(ValueError, match="precision must be"):
+        sfp.tl.predict_tf_binding(a, model=model, precision="fp16", verbose=False)
+    assert set(a.obsm) | set(a.uns) | set(a.varm) == before

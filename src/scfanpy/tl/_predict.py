@@ -25,18 +25,18 @@ from . import _chunks as ch
 from . import _correction as corr
 from . import _scoring as sc
 from ._predict_docs import DOC_NOTES, DOC_RETURNS
+from ._predict_model import check_options as _check_options
+from ._predict_model import check_precision, resolve_model
+from ._predict_model import check_shape as _check_shape
 from ._predict_model import is_motif_name as _is_motif_name
 from ._predict_model import model_name as _model_name
 from ._predict_model import predictor as _predictor
-from ._predict_model import resolve_model
 from ._representation import tf_representation
 
 if TYPE_CHECKING:  # pragma: no cover
     from mudata import MuData
 
 __all__ = ["predict_tf_binding"]
-
-_METHODS = ("probability", "scfan")
 
 
 # ------------------------------------------------------------------------------------------ reader
@@ -55,6 +55,7 @@ class _Inputs:
     had_codes: bool
     smoothed_here: bool = False
     counts: str | None = None  # the counts of the corrected activity (None: no correction)
+    precision: str = "32"  # of the model's inference ('bf16': deep models only)
     counts_scan: ch.Scan | None = None  # pass (a) over the counts
     signal_scan: ch.Scan | None = None  # pass (a) over the scored layer, with its values (track model)
 
@@ -141,21 +142,6 @@ def _peak_codes(adata: AnnData, genome, window: int, longer_ok: bool = False) ->
     return np.asarray(tmp.varm[DNA_CODE])
 
 
-def _check_options(method: str, n_levels: int | None) -> None:
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if n_levels is not None and n_levels < 1:
-        raise ValueError("n_levels must be a positive integer or None")
-
-
-def _check_shape(adata: AnnData, layer: str | None) -> None:
-    """Cells, peaks and the layer: clear errors before anything is read or written."""
-    if adata.n_obs == 0 or adata.n_vars == 0:
-        raise ValueError(f"predict_tf_binding needs cells and peaks, got an AnnData of shape {adata.shape}")
-    if layer not in (None, "X") and layer not in adata.layers:
-        raise KeyError(f"layers[{layer!r}] not found (layers: {list(adata.layers)})")
-
-
 def _scan_layers(inp: _Inputs, *, chunk_size: int, random_state, verbose: bool) -> None:
     """Pass (a) over the counts and the scored layer when it exists: checks every value, sums, levels.
 
@@ -188,7 +174,19 @@ def _scan_layers(inp: _Inputs, *, chunk_size: int, random_state, verbose: bool) 
 
 
 def _read_inputs(
-    data, *, mod, model, tfs, genome, layer, smooth, correct_bias, chunk_size, random_state, verbose
+    data,
+    *,
+    mod,
+    model,
+    tfs,
+    genome,
+    layer,
+    smooth,
+    correct_bias,
+    chunk_size,
+    random_state,
+    verbose,
+    precision="32",
 ) -> _Inputs:
     """Resolve the model and its TFs, check and sum the counts (pass (a)), read the sequences, smooth."""
     adata = get_adata(data, mod)
@@ -196,6 +194,7 @@ def _read_inputs(
     if tfs is not None and len(tfs) == 0:
         raise ValueError("tfs=[] selects no TF: pass None (all of the model's TFs) or a list of names")
     mdl = resolve_model(model, tfs if (model is None or isinstance(model, str)) else None)
+    check_precision(mdl, precision)
     all_tfs = list(mdl.tf_names)
     cols = None
     if tfs is not None and not _is_motif_name(model):
@@ -209,6 +208,7 @@ def _read_inputs(
     scored = _scored_layer(adata, layer, smooth)
     inp = _Inputs(adata, mdl, tf_names, cols, scored, np.zeros((0, 0), np.uint8), window, n_tracks, False)
     inp.counts = counts_layer(scored) if correct_bias else None
+    inp.precision = precision
     kw = {"chunk_size": chunk_size, "random_state": random_state, "verbose": verbose}
     _scan_layers(inp, **kw)
     inp.had_codes = DNA_CODE in adata.varm
@@ -261,7 +261,7 @@ def _score(
         levels = inp.signal_scan.levels(n_levels)
         logg.info("    %d signal levels", len(levels))
     n_tfs = len(inp.tf_names)
-    predict = _predictor(inp.model, inp.cols, batch_size)
+    predict = _predictor(inp.model, inp.cols, batch_size, inp.precision)
     table_of = partial(
         sc.binding_table, predict, inp.codes, n_tfs=n_tfs, batch_size=batch_size, verbose=verbose
     )
@@ -393,6 +393,7 @@ def _write_results(
         "random_state": random_state if isinstance(random_state, (int, np.integer)) else str(random_state),
         "smoothed_here": inp.smoothed_here,
         "counts_layer": counts_layer(inp.layer) if res.correction is not None else "",
+        "precision": inp.precision,
     }
     uns_params(adata, key_added, params)
     info = adata.uns[key_added]
@@ -461,6 +462,7 @@ def predict_tf_binding(
     n_levels: int | None = 16,
     store_levels: bool = True,
     batch_size: int = 256,
+    precision: Literal["32", "bf16"] = "32",
     chunk_size: int = 10_000,
     mod: str | None = None,
     key_added: str = TF_ACTIVITY,
@@ -520,6 +522,10 @@ def predict_tf_binding(
         Keep the (peak, level) table in ``varm[binding_key + '_levels']`` (float16) so that
         :func:`cell_tf_binding` can return per-cell probabilities; skipped above 1 GB.
     {batch_size}
+    precision
+        Inference precision of a deep sequence model: ``'bf16'`` runs it under ``torch.autocast`` in
+        bfloat16 (faster on a GPU; probabilities within about 1e-2 of float32); the motif model is float32
+        only (a ``ValueError`` before anything is written).
     chunk_size
         Cells per chunk of the passes over the cells (checks and sums; activities and deviations). Peak
         memory is about 50 bytes per non-zero of one chunk (``chunk_size`` x the mean non-zeros per
@@ -570,6 +576,7 @@ def predict_tf_binding(
         chunk_size=chunk_size,
         random_state=random_state,
         verbose=verbose,
+        precision=precision,
     )
     res = _score(
         inp,

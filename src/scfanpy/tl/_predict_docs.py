@@ -37,7 +37,7 @@ adata.layers['smoothed'], adata.obs['smoothed_depth'], adata.uns['smoothed'] : v
 adata.uns['tf_activity']['params'] : dict
     ``model``, ``model_kind``, ``method``, ``layer``, ``n_levels``, ``window``, ``binding_key``,
     ``correct_bias``, ``n_background``, ``random_state`` (seed of the background peaks), ``smoothed_here``,
-    ``counts_layer`` (the counts the corrected activity was formed on).
+    ``counts_layer`` (the counts the corrected activity was formed on), ``precision``.
 adata.uns['tf_activity']['archetypes'] : dict
     TF -> motif archetype (:func:`scfanpy.tl.motif_archetypes`; TFs without a motif are their own).
 adata.uns['tf_activity']['x_tf_tfs'] : list

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _scoring as sc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
 
 __all__ = ["resolve_model", "is_motif_name", "model_name", "predictor"]
 
@@ -59,15 +62,48 @@ def _track_layout(model) -> tuple[int, np.ndarray]:
     return j, defaults
 
 
-def predictor(model, cols: np.ndarray | None, batch_size: int) -> sc.Predict:
+def predictor(model, cols: np.ndarray | None, batch_size: int, precision: str = "32") -> sc.Predict:
     """``predict(codes, values)`` of :mod:`._scoring`: the model's TFs ``cols``, the signal as a constant track."""
     signal_track, defaults = _track_layout(model)
+    kw = {} if precision == "32" else {"precision": precision}  # checked by check_precision
 
     def predict(codes: np.ndarray, values: np.ndarray | None) -> np.ndarray:
         tracks = None if values is None else sc.constant_tracks(values, defaults, signal_track)
-        p = model.predict_codes(codes, tracks, batch_size=batch_size)
+        p = model.predict_codes(codes, tracks, batch_size=batch_size, **kw)
         p = p if cols is None else p[:, cols]
         # deep models give NaN for windows without sequence (all N): no evidence, no binding
         return np.nan_to_num(p, nan=0.0) if np.isnan(p).any() else p
 
     return predict
+
+
+def check_precision(model, precision: str) -> None:
+    """``precision`` is ``'32'`` or ``'bf16'``, and ``'bf16'`` only for a model whose ``predict_codes`` takes it."""
+    if precision not in ("32", "bf16"):
+        raise ValueError(f"precision must be '32' or 'bf16', got {precision!r}")
+    if precision != "32":
+        import inspect
+
+        if "precision" not in inspect.signature(model.predict_codes).parameters:
+            raise ValueError(
+                f"precision={precision!r}: {type(model).__name__} computes in float32 only; bf16 inference is "
+                "for the deep sequence models (DANQ, FACTORNET, SCFAN and the pretrained ones)"
+            )
+
+
+METHODS = ("probability", "scfan")
+
+
+def check_options(method: str, n_levels: int | None) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if n_levels is not None and n_levels < 1:
+        raise ValueError("n_levels must be a positive integer or None")
+
+
+def check_shape(adata: AnnData, layer: str | None) -> None:
+    """Cells, peaks and the layer: clear errors before anything is read or written."""
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ValueError(f"predict_tf_binding needs cells and peaks, got an AnnData of shape {adata.shape}")
+    if layer not in (None, "X") and layer not in adata.layers:
+        raise KeyError(f"layers[{layer!r}] not found (layers: {list(adata.layers)})")
