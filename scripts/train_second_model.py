@@ -48,19 +48,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from train_pretrained import ARCH  # the first shipped model's CNN (``--arch scfan``)
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "danq_multi158"
 WINDOW = 101
-ARCH = {
-    "channels": [128, 160, 160],
-    "kernel": 8,
-    "pool": 2,
-    "n_dense": 256,
-    "padding": "valid",
-    "bn_momentum": 0.1,
-    "bn_eps": 1e-5,
-}
 BLOCKS = {"chr20": (9_995_000, 11_095_000), "chr22": (20_000_000, 21_000_000)}
 MIN_VALID_POS = 10  # fewer validation positives than this: no evidence to prefer the deep model
 
