@@ -15,6 +15,7 @@ import pandas as pd
 from . import _scoring as sc
 from ._archetypes import motif_archetypes
 from ._deviations import background_peaks, peak_composition
+from ._representation import most_variable_members
 
 __all__ = [
     "Background",
@@ -140,13 +141,8 @@ def archetype_activity(activity: np.ndarray, archetype: pd.Series) -> tuple[pd.D
         The member TF standing for each archetype (index: archetype).
     """
     a = np.nan_to_num(np.asarray(activity, dtype=np.float64))
-    codes, names = pd.factorize(archetype.to_numpy())
-    sd = a.std(0) if a.shape[0] else np.zeros(a.shape[1])
-    rep = np.empty(len(names), dtype=np.int64)
-    for j in range(len(names)):
-        members = np.flatnonzero(codes == j)
-        rep[j] = members[np.argmax(sd[members])]  # first member on ties
-    cols = pd.Index(names, name="archetype")
+    rep = most_variable_members(a, archetype.to_numpy())
+    cols = pd.Index(archetype.to_numpy()[rep], name="archetype")
     return (
         pd.DataFrame(a[:, rep], columns=cols),
         pd.Series(np.asarray(archetype.index)[rep], index=cols, name="representative"),

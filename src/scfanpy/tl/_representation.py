@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["variable_tfs", "tf_representation"]
+__all__ = ["variable_tfs", "most_variable_members", "tf_representation"]
 
 #: default of :func:`variable_tfs`: the most variable z-scores across cells (chromVAR's variability)
 N_VARIABLE = 50
@@ -21,6 +21,21 @@ def variable_tfs(z: np.ndarray, n_top: int = N_VARIABLE) -> np.ndarray:
     sd = np.nan_to_num(np.asarray(z, dtype=np.float64)).std(0)
     k = min(int(n_top), sd.size)
     return np.sort(np.argsort(-sd, kind="stable")[:k])
+
+
+def most_variable_members(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """The most variable column of each group: one index per group, in order of first appearance.
+
+    The column with the largest standard deviation across rows among the group's columns (the first one
+    on ties); shared by ``X_tf`` and the archetype-level activity.
+    """
+    import pandas as pd
+
+    codes, _ = pd.factorize(np.asarray(groups))
+    sd = x.std(0) if x.shape[0] else np.zeros(x.shape[1])
+    order = np.lexsort((np.arange(sd.size), -sd, codes))  # by group, then sd descending, then position
+    first = np.r_[True, codes[order][1:] != codes[order][:-1]]
+    return order[first]
 
 
 def tf_representation(
@@ -64,14 +79,7 @@ def tf_representation(
         Column indices (into ``z``) of the TFs used, sorted.
     """
     x = np.nan_to_num(np.asarray(z, dtype=np.float64))
-    if archetype is None:
-        cols = np.arange(x.shape[1])
-    else:
-        codes = np.unique(np.asarray(archetype), return_inverse=True)[1]
-        sd = x.std(0)
-        cols = np.array(
-            [m[np.argmax(sd[m])] for m in (np.flatnonzero(codes == j) for j in range(codes.max() + 1))]
-        )
+    cols = np.arange(x.shape[1]) if archetype is None else most_variable_members(x, archetype)
     if n_top is not None:
         cols = cols[variable_tfs(x[:, cols], n_top)]
     sel = np.sort(cols)
