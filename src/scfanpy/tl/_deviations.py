@@ -277,14 +277,11 @@ def _deviation_chunk(x: sp.csr_matrix, w: np.ndarray, bg: np.ndarray, e: np.ndar
     for b in range(bg.shape[1]):
         idx = bg[:, b]
         if sparse_w is None:
-            db = dev(_observed(x[:, idx], w), e[idx] @ w)
-            delta = db - mean
-            mean += delta / (b + 1)
-            m2 += delta * (db - mean)
+            obs, share = _observed(x[:, idx], w), e[idx] @ w
         else:  # weights moved onto their stand-ins once, then one compiled product over the cells
             wb = _moved(sparse_w, idx)
-            obs = kernel.sparse_dense_product(x, wb)
-            kernel.welford_update(obs, total, np.asarray(wb.T @ e).ravel(), b + 1, mean, m2)
+            obs, share = kernel.sparse_dense_product(x, wb), np.asarray(wb.T @ e).ravel()
+        kernel.welford_update(obs, total, share, b + 1, mean, m2)
     sd = np.sqrt(m2 / max(bg.shape[1] - 1, 1))
     corrected = raw - mean
     with np.errstate(divide="ignore", invalid="ignore"):
