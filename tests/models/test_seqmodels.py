@@ -531,3 +531,28 @@ def test_trains_on_bulk_training_windows():
     ev = m.evaluate()
     assert list(ev.index) == ["CTCF", "MAX", "SRF", "TAF1"]
     assert ev["auroc"].mean() > 0.65, ev
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_scfan_inference_path_is_the_same_function(padding):
+    """No-grad evaluation folds batch norm into the convolutions and pools before the ReLU: same logits."""
+    import torch
+
+    from scfanpy.models._seqmodules import ScFANModule
+
+    torch.manual_seed(0)
+    m = ScFANModule(7, window=300, n_tracks=1, channels=(16, 24, 24), n_dense=32, padding=padding)
+    for bn in m.modules():  # non-trivial running statistics and affine parameters
+        if isinstance(bn, torch.nn.BatchNorm1d):
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.data.uniform_(0.5, 1.5)
+            bn.bias.data.uniform_(-0.5, 0.5)
+    m.eval()
+    x = torch.randn(6, 5, 300)
+    layer_by_layer = m(x)  # gradients on: every module runs (what attribution hooks see)
+    assert layer_by_layer.requires_grad
+    with torch.no_grad():
+        fast = m(x)
+    np.testing.assert_allclose(fast.numpy(), layer_by_layer.detach().numpy(), atol=1e-5)
+    assert not torch.equal(fast, torch.zeros_like(fast))
