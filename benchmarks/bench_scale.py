@@ -6,7 +6,9 @@ loads them), every method in its own child process (wall time and peak resident 
 - ``scfanpy``: ``sfp.tl.predict_tf_binding(adata, genome=fasta)`` with its defaults (sequences from the
   FASTA, k-NN smoothing, all motifs, bias-corrected z-scores). Up to ``--in-memory-max`` cells the h5ad is
   read into memory; above, it is opened backed (``backed='r'``) and handed over as it is (the
-  out-of-core path; an error is recorded as the row's note);
+  out-of-core path; an error is recorded as the row's note), with the settings ``docs/scale.md``
+  recommends for atlases: ``smooth=False, store_raw=False, store_deviation=False`` (``--atlas`` applies
+  them in memory too);
 - ``pychromvar``: ``add_peak_seq``, ``add_gc_bias``, ``get_bg_peaks``, ``match_motif`` (the same 816
   matrices) and ``compute_deviations``, one job each. ``compute_deviations`` makes ``X`` dense (cells x
   peaks), so the child runs under an address-space cap (``--mem-cap-gb``, ``RLIMIT_AS``, every child gets
@@ -189,9 +191,11 @@ def child_scfanpy(a) -> dict:
     adata = ad.read_h5ad(a.h5ad, backed="r" if backed else None)
     tfs = None if a.n_motifs is None else [r.name for r in motif_records(a.n_motifs)]
     t1 = time.perf_counter()
-    out = {"load_s": t1 - t0, "backed": backed}
+    atlas = backed or a.atlas  # docs/scale.md's settings for atlases: no k-NN smoothing, only z kept
+    kw = {"smooth": False, "store_raw": False, "store_deviation": False} if atlas else {}
+    out = {"load_s": t1 - t0, "backed": backed, "settings": kw}
     try:
-        sfp.tl.predict_tf_binding(adata, genome=a.genome, tfs=tfs, verbose=False)
+        sfp.tl.predict_tf_binding(adata, genome=a.genome, tfs=tfs, verbose=a.verbose, **kw)
     except Exception as e:  # noqa: BLE001 - recorded in the table (e.g. backed mode not supported yet)
         return {**out, "ok": False, "step": "predict_tf_binding", "error": f"{type(e).__name__}: {e}"}
     out.update(ok=True, wall_s=time.perf_counter() - t1, n_motifs=int(adata.obsm["tf_activity"].shape[1]))
@@ -293,6 +297,7 @@ def run_child(method: str, args, n_cells: int | None, n_peaks: int, paths: dict)
     cmd = [sys.executable, __file__, "--child", method, "--n-peaks", str(n_peaks)]
     cmd += ["--genome", str(paths["fasta"]), "--codes", str(paths["codes"]), "--threads", str(args.threads)]
     cmd += ["--in-memory-max", str(args.in_memory_max)]
+    cmd += ["--atlas"] * args.atlas + ["--verbose"] * args.verbose
     if n_cells is not None:
         cmd += ["--h5ad", str(paths["h5ad"]), "--n-cells", str(n_cells)]
     if args.n_motifs:
@@ -359,6 +364,8 @@ def _notes(r: dict) -> str:
     note = f"read {r.get('load_s', 0):.0f} s (not in wall)"
     if r.get("backed"):
         note += "; backed"
+    if r.get("settings"):
+        note += "; " + ", ".join(f"{k}={v}" for k, v in r["settings"].items())
     if r.get("steps"):
         note += "; " + ", ".join(f"{k} {v:.0f} s" for k, v in r["steps"].items())
     return note
@@ -406,6 +413,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--mem-cap-gb", type=float, default=16.0, help="RLIMIT_AS of each child (0: none)")
     ap.add_argument("--timeout-min", type=float, default=120.0, help="time limit of each child")
     ap.add_argument("--in-memory-max", type=int, default=100_000, help="above: scfanpy reads backed")
+    ap.add_argument(
+        "--atlas",
+        action="store_true",
+        help="scfanpy with smooth=False, store_raw=False, store_deviation=False (always when read backed)",
+    )
+    ap.add_argument("--verbose", action="store_true", help="scfanpy's progress bars (on the child's stderr)")
     ap.add_argument("--quick", action="store_true", help="500 cells x 2,000 peaks x 20 motifs")
     ap.add_argument("--table", action="store_true", help="print the table of the saved results and stop")
     ap.add_argument("--child", help=argparse.SUPPRESS)

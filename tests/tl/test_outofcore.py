@@ -187,3 +187,52 @@ def test_local_cluster_equals_in_memory(small, processes):
     assert sum("_cell_kernel" in k for k in ran) == 5  # one task per chunk of 64 cells, on the workers
     assert any("_stats_kernel" in k for k in ran)
     _same(lazy, ref, atol=1e-5)
+
+
+def test_keep_only_z_same_values_less_memory(small):
+    """store_raw=False, store_deviation=False: the z-scores and X_tf are those of the full run, the two
+    other (cells, TFs) outputs are neither kept nor left over from an earlier run, and the traced peak
+    falls by about the two arrays it no longer holds."""
+    a, _, tfs = small
+    codes = np.tile(np.asarray(a.varm["dna_code"]), (5, 1))
+    kw = {"tfs": tfs, "smooth": False, "verbose": False, "chunk_size": 64}
+    ref = sfp.tl.predict_tf_binding(a, copy=True, **kw)
+    got = ref.copy()  # holds the earlier run's raw and deviation keys
+    sfp.tl.predict_tf_binding(got, store_raw=False, store_deviation=False, **kw)
+    assert "tf_activity_raw" not in got.obsm and "tf_activity_deviation" not in got.obsm
+    np.testing.assert_array_equal(np.asarray(got.obsm["tf_activity"]), np.asarray(ref.obsm["tf_activity"]))
+    np.testing.assert_allclose(got.obsm["X_tf"], ref.obsm["X_tf"], atol=1e-5)
+    np.testing.assert_array_equal(got.obs["tf_activity_empty"], ref.obs["tf_activity_empty"])
+    # without the correction the uncorrected score is the activity: kept whatever store_raw says
+    plain = sfp.tl.predict_tf_binding(a, copy=True, correct_bias=False, store_raw=False, **kw)
+    assert plain.obsm["tf_activity"].shape == (a.n_obs, len(tfs))
+    assert np.isfinite(np.asarray(plain.obsm["tf_activity"])[~plain.obs["tf_activity_empty"]]).all()
+
+    many = list(sfp.datasets.jaspar_motifs())[:60]  # enough TFs for the outputs to set the peak
+
+    def peak(**store) -> float:
+        n_cells = 40_000
+        X = _random_dask(n_cells, len(codes), 0.01, 4_000)
+        b = ad.AnnData(
+            X=X,
+            obs=pd.DataFrame(index=pd.RangeIndex(n_cells).astype(str)),
+            var=pd.DataFrame(index=pd.RangeIndex(len(codes)).astype(str)),
+            varm={"dna_code": codes},
+        )
+        import dask
+
+        gc.collect()
+        with dask.config.set(scheduler="synchronous"):
+            tracemalloc.start()
+            sfp.tl.predict_tf_binding(
+                b, tfs=many, smooth=False, n_background=5, chunk_size=4_000, verbose=False, **store
+            )
+            out = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        return out / 2**20
+
+    two_arrays = 2 * 40_000 * len(many) * 4 / 2**20  # 18 MB
+    peak(store_raw=False, store_deviation=False)  # first-call costs (motif model, caches) out of the way
+    full, only_z = peak(), peak(store_raw=False, store_deviation=False)
+    print(f"traced peak {full:.1f} MB, only z {only_z:.1f} MB, two arrays {two_arrays:.1f} MB")
+    assert full - only_z > 0.8 * two_arrays, (full, only_z, two_arrays)

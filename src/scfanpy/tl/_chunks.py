@@ -272,6 +272,8 @@ class Scoring:
     n_tfs: int = 0
     count_levels: bool = False  # sum the level weights of the per-peak binding (track model)
     activity: bool = True
+    keep_activity: bool = True  # False: the activity is formed (empty cells, level counts) but not kept
+    keep_deviation: bool = True  # False: only the z-scores of the deviations are kept
     weights: np.ndarray | None = None  # deviations: (peaks, TFs) weights, background peaks, peak shares
     background_peaks: np.ndarray | None = None
     peak_share: np.ndarray | None = None
@@ -291,7 +293,8 @@ def _cell_kernel(lo: int, x: sp.csr_matrix, *rest) -> tuple:
             act = sc.exact_activity(
                 s.predict, s.codes, V, s.background, s.method, n_tfs=s.n_tfs, batch_size=s.batch_size
             )
-        cells += [act, np.asarray(V.sum(1)).ravel() > 0]
+        cells += [act] if s.keep_activity else []
+        cells += [np.asarray(V.sum(1)).ravel() > 0]
         if s.count_levels:
             acc = sc.level_counts(V, s.levels, s.table.shape[0])
     if s.weights is not None:
@@ -299,7 +302,7 @@ def _cell_kernel(lo: int, x: sp.csr_matrix, *rest) -> tuple:
         dev, z, _ = deviations(
             c, s.weights, s.background_peaks, peak_share=s.peak_share, chunk_size=c.shape[0] + 1
         )
-        cells += [dev, z]
+        cells += [dev, z] if s.keep_deviation else [z]
     return tuple(cells), acc
 
 
@@ -307,9 +310,9 @@ def _cell_kernel(lo: int, x: sp.csr_matrix, *rest) -> tuple:
 class CellScores:
     """What pass (c) returns: per-cell arrays and the level counts of a track model."""
 
-    activity: np.ndarray | None = None  # float32 (cells, TFs), uncorrected
+    activity: np.ndarray | None = None  # float32 (cells, TFs), uncorrected (None: not kept)
     nonempty: np.ndarray | None = None  # bool (cells,): signal in the scored layer
-    deviation: np.ndarray | None = None
+    deviation: np.ndarray | None = None  # None: not kept
     z: np.ndarray | None = None
     level_counts: np.ndarray | None = None
 
@@ -324,9 +327,10 @@ def score_cells(
     n_tfs = s.n_tfs
     outs: list[tuple[tuple[int, ...], Any]] = []
     if s.activity:
-        outs += [((n_tfs,), np.float32), ((), bool)]
+        outs += [((n_tfs,), np.float32)] if s.keep_activity else []
+        outs += [((), bool)]
     if s.weights is not None:
-        outs += [((n_tfs,), np.float32), ((n_tfs,), np.float32)]
+        outs += [((n_tfs,), np.float32)] * (2 if s.keep_deviation else 1)
     mats = [scored] if counts is None else [scored, counts]
     cells, acc = map_chunks(
         _cell_kernel,
@@ -341,7 +345,11 @@ def score_cells(
     )
     res = CellScores(level_counts=acc)
     if s.activity:
-        res.activity, res.nonempty, cells = cells[0], cells[1], cells[2:]
+        if s.keep_activity:
+            res.activity, cells = cells[0], cells[1:]
+        res.nonempty, cells = cells[0], cells[1:]
     if s.weights is not None:
-        res.deviation, res.z = cells
+        if s.keep_deviation:
+            res.deviation, cells = cells[0], cells[1:]
+        res.z = cells[0]
     return res

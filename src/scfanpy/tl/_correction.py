@@ -46,7 +46,7 @@ class Background:
 class Correction:
     """Bias-corrected activity and what it was computed from."""
 
-    deviation: np.ndarray  # float32 (cells, TFs): d - mean_b d_b
+    deviation: np.ndarray | None  # float32 (cells, TFs): d - mean_b d_b (None: not kept)
     z: np.ndarray  # float32 (cells, TFs)
     background: np.ndarray  # int32 (peaks, n_background)
     gc: np.ndarray  # float32 (peaks,)
@@ -88,7 +88,7 @@ def prepare(
     return Background(w, bg, col / max(col.sum(), 1e-300), gc, nf, usable)
 
 
-def correction(b: Background, deviation: np.ndarray, z: np.ndarray) -> Correction:
+def correction(b: Background, deviation: np.ndarray | None, z: np.ndarray) -> Correction:
     """The :class:`Correction` of the deviations and z-scores formed with ``b`` (pass (c))."""
     return Correction(
         deviation,

@@ -245,7 +245,17 @@ class _Scores:
 
 
 def _score(
-    inp: _Inputs, method, n_levels, batch_size, *, n_background, chunk_size, random_state, verbose
+    inp: _Inputs,
+    method,
+    n_levels,
+    batch_size,
+    *,
+    n_background,
+    chunk_size,
+    random_state,
+    verbose,
+    store_raw: bool = True,
+    store_deviation: bool = True,
 ) -> _Scores:
     """The table (or exact passes), background, then pass (c) over the cells (with the deviations)."""
     start = logg.info(
@@ -281,8 +291,11 @@ def _score(
     if exact:  # forward passes per (cell, peak), run here (not in dask tasks)
         s.predict, s.codes = predict, inp.codes
     s.count_levels = binding is None
+    corrected = inp.counts is not None  # the uncorrected score is the activity otherwise: always kept
+    s.keep_activity = store_raw or not corrected
     if bg is not None:
         s.weights, s.background_peaks, s.peak_share = bg.weights, bg.peaks, bg.peak_share
+        s.keep_deviation = store_deviation
     other = None if bg is None or inp.counts == inp.layer else inp.matrix(inp.counts)
     kw = {"chunk_size": chunk_size, "verbose": verbose}
     cells = ch.score_cells(inp.matrix(inp.layer), other, s, **kw)
@@ -292,6 +305,7 @@ def _score(
             bg = prep(binding)
             s = ch.Scoring(method, None, n_tfs=n_tfs, activity=False, weights=bg.weights)
             s.background_peaks, s.peak_share = bg.peaks, bg.peak_share
+            s.keep_deviation = store_deviation
             dev = ch.score_cells(inp.matrix(inp.counts), None, s, **kw)
             cells.deviation, cells.z = dev.deviation, dev.z
     res = _Scores(cells.activity, binding, table, levels, background, exact)
@@ -372,7 +386,8 @@ def _write_results(
     elif lev_key in adata.varm:
         del adata.varm[lev_key]
     empty = res.empty
-    res.act[empty] = np.nan
+    if res.act is not None:
+        res.act[empty] = np.nan
     adata.obs[f"{key_added}_empty"] = empty
     log_added("obs", f"{key_added}_empty", f"{int(empty.sum())} cells without counts (activity NaN)")
     if res.correction is not None:
@@ -431,10 +446,15 @@ def _write_correction(adata: AnnData, inp: _Inputs, res: _Scores, key_added: str
     c, tfs, cells = res.correction, inp.tf_names, adata.obs_names
     adata.obsm[key_added] = pd.DataFrame(c.z, index=cells, columns=tfs)
     log_added("obsm", key_added, f"cells x {len(tfs)} TFs, bias-corrected z-score")
-    adata.obsm[f"{key_added}_deviation"] = pd.DataFrame(c.deviation, index=cells, columns=tfs)
-    log_added("obsm", f"{key_added}_deviation", "bias-corrected deviation")
-    adata.obsm[f"{key_added}_raw"] = pd.DataFrame(res.act, index=cells, columns=tfs)
-    log_added("obsm", f"{key_added}_raw", "uncorrected score")
+    for key, values, what in (
+        (f"{key_added}_deviation", c.deviation, "bias-corrected deviation"),
+        (f"{key_added}_raw", res.act, "uncorrected score"),
+    ):
+        if values is not None:
+            adata.obsm[key] = pd.DataFrame(values, index=cells, columns=tfs)
+            log_added("obsm", key, what)
+        elif key in adata.obsm:  # not kept this time (store_raw / store_deviation): no stale result
+            del adata.obsm[key]
     adata.var["gc_content"] = c.gc
     adata.var["n_fraction"] = c.n_fraction
     adata.var["usable_sequence"] = c.usable
@@ -461,6 +481,8 @@ def predict_tf_binding(
     n_background: int = 50,
     n_levels: int | None = 16,
     store_levels: bool = True,
+    store_raw: bool = True,
+    store_deviation: bool = True,
     batch_size: int = 256,
     precision: Literal["32", "bf16"] = "32",
     chunk_size: int = 10_000,
@@ -521,6 +543,11 @@ def predict_tf_binding(
     store_levels
         Keep the (peak, level) table in ``varm[binding_key + '_levels']`` (float16) so that
         :func:`cell_tf_binding` can return per-cell probabilities; skipped above 1 GB.
+    store_raw, store_deviation
+        With ``correct_bias``: keep the uncorrected score (``obsm[key_added + '_raw']``) and the
+        deviations (``obsm[key_added + '_deviation']``) beside the z-scores. Each is 4 bytes per cell and TF
+        (3.3 GB at 10^6 cells x 816 TFs); False for both at atlas scale keeps one (cells, TFs) array in
+        memory instead of three. A key not kept is removed from ``obsm`` if an earlier run left it.
     {batch_size}
     precision
         Inference precision of a deep sequence model: ``'bf16'`` runs it under ``torch.autocast`` in
@@ -529,8 +556,9 @@ def predict_tf_binding(
     chunk_size
         Cells per chunk of the passes over the cells (checks and sums; activities and deviations). Peak
         memory is about 50 bytes per non-zero of one chunk (``chunk_size`` x the mean non-zeros per
-        cell; per chunk in flight with dask threads or workers) plus the outputs (16 bytes per cell and
-        TF) and the per-peak arrays, whatever the number of cells; results do not depend on it.
+        cell; per chunk in flight with dask threads or workers) plus the outputs (12 bytes per cell and
+        TF; 4 with ``store_raw=False, store_deviation=False``) and the per-peak arrays, whatever the
+        number of cells; results do not depend on it.
     {mod}
     key_added
         ``obsm`` / ``uns`` key of the activity (and MuData modality ``'tf'``).
@@ -587,6 +615,8 @@ def predict_tf_binding(
         chunk_size=chunk_size,
         random_state=random_state,
         verbose=verbose,
+        store_raw=store_raw,
+        store_deviation=store_deviation,
     )
     if correct_bias:
         _archetypes(inp, res, random_state=random_state)

@@ -19,9 +19,9 @@ adata.obs['tf_activity_empty'] : :class:`pandas.Series`
     Boolean: cells without counts in the layer their activity is formed on (``key_added + '_empty'``);
     their activity (corrected and uncorrected) is NaN, not the background value.
 adata.obsm['tf_activity_deviation'] : :class:`pandas.DataFrame`
-    ``correct_bias`` only: the bias-corrected deviation (``key_added + '_deviation'``).
+    ``correct_bias`` and ``store_deviation`` only: the bias-corrected deviation (``key_added + '_deviation'``).
 adata.obsm['tf_activity_raw'] : :class:`pandas.DataFrame`
-    ``correct_bias`` only: the uncorrected score of ``method`` (``key_added + '_raw'``).
+    ``correct_bias`` and ``store_raw`` only: the uncorrected score of ``method`` (``key_added + '_raw'``).
 adata.obsm['X_tf'] : :class:`numpy.ndarray`
     ``correct_bias`` only: PCA (30 components) of the z-scores of one TF per motif archetype, the most
     variable member (so a family of near-identical motifs counts once), for
