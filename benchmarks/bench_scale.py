@@ -7,8 +7,8 @@ loads them), every method in its own child process (wall time and peak resident 
   FASTA, k-NN smoothing, all motifs, bias-corrected z-scores). Up to ``--in-memory-max`` cells the h5ad is
   read into memory; above, it is opened backed (``backed='r'``) and handed over as it is (the
   out-of-core path; an error is recorded as the row's note), with the settings ``docs/scale.md``
-  recommends for atlases: ``smooth=False, store_raw=False, store_deviation=False`` (``--atlas`` applies
-  them in memory too);
+  recommends for atlases: ``smooth=False, store_raw=False, store_deviation=False,
+  background='expected'`` (``--atlas`` applies them in memory too);
 - ``pychromvar``: ``add_peak_seq``, ``add_gc_bias``, ``get_bg_peaks``, ``match_motif`` (the same 816
   matrices) and ``compute_deviations``, one job each. ``compute_deviations`` makes ``X`` dense (cells x
   peaks), so the child runs under an address-space cap (``--mem-cap-gb``, ``RLIMIT_AS``, every child gets
@@ -192,7 +192,8 @@ def child_scfanpy(a) -> dict:
     tfs = None if a.n_motifs is None else [r.name for r in motif_records(a.n_motifs)]
     t1 = time.perf_counter()
     atlas = backed or a.atlas  # docs/scale.md's settings for atlases: no k-NN smoothing, only z kept
-    kw = {"smooth": False, "store_raw": False, "store_deviation": False} if atlas else {}
+    kw = {"smooth": False, "store_raw": False, "store_deviation": False, "background": "expected"}
+    kw = kw if atlas else {}
     out = {"load_s": t1 - t0, "backed": backed, "settings": kw}
     try:
         sfp.tl.predict_tf_binding(adata, genome=a.genome, tfs=tfs, verbose=a.verbose, **kw)
@@ -416,7 +417,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--atlas",
         action="store_true",
-        help="scfanpy with smooth=False, store_raw=False, store_deviation=False (always when read backed)",
+        help="scfanpy with smooth=False, store_raw=False, store_deviation=False, background='expected' "
+        "(always when read backed)",
     )
     ap.add_argument("--verbose", action="store_true", help="scfanpy's progress bars (on the child's stderr)")
     ap.add_argument("--quick", action="store_true", help="500 cells x 2,000 peaks x 20 motifs")

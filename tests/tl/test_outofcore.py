@@ -236,3 +236,32 @@ def test_keep_only_z_same_values_less_memory(small):
     full, only_z = peak(), peak(store_raw=False, store_deviation=False)
     print(f"traced peak {full:.1f} MB, only z {only_z:.1f} MB, two arrays {two_arrays:.1f} MB")
     assert full - only_z > 0.8 * two_arrays, (full, only_z, two_arrays)
+
+
+def test_expected_background_one_call(small, tmp_path):
+    """background='expected': z-scores close to the sampled ones (50 sets), no draws written, the same
+    result backed and with a dask X as in memory, and the key of an earlier sampled run removed."""
+    a, path, tfs = small
+    kw = {"tfs": tfs, "smooth": False, "verbose": False, "chunk_size": 64}
+    sampled = sfp.tl.predict_tf_binding(a, copy=True, **kw)
+    exp = sampled.copy()
+    sfp.tl.predict_tf_binding(exp, background="expected", **kw)
+    assert "tf_activity_background_peaks" not in exp.varm
+    params = exp.uns["tf_activity"]["params"]
+    assert params["background"] == "expected" and params["n_background"] == 0
+    zs, ze = np.asarray(sampled.obsm["tf_activity"]), np.asarray(exp.obsm["tf_activity"])
+    np.testing.assert_array_equal(np.isnan(zs), np.isnan(ze))
+    ok = np.isfinite(zs)
+    assert np.corrcoef(zs[ok], ze[ok])[0, 1] > 0.95
+    np.testing.assert_allclose(
+        np.asarray(exp.obsm["tf_activity_raw"]), np.asarray(sampled.obsm["tf_activity_raw"]), atol=1e-6
+    )
+    backed = ad.read_h5ad(path, backed="r")
+    sfp.tl.predict_tf_binding(backed, background="expected", **kw)
+    _same(backed, exp)
+    with h5py.File(path, "r") as f:
+        lazy = _lazy(a, f, 100)
+        sfp.tl.predict_tf_binding(lazy, background="expected", **kw)
+    _same(lazy, exp)
+    with pytest.raises(ValueError, match="background must be"):
+        sfp.tl.predict_tf_binding(a, background="exact", copy=True, **kw)

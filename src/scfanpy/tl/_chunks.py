@@ -275,6 +275,7 @@ class Scoring:
     keep_activity: bool = True  # False: the activity is formed (empty cells, level counts) but not kept
     keep_deviation: bool = True  # False: only the z-scores of the deviations are kept
     weights: np.ndarray | None = None  # deviations: (peaks, TFs) weights, background peaks, peak shares
+    expected: Any = None  # ExpectedBackground: exact background moments instead of the sampled sets
     background_peaks: np.ndarray | None = None
     peak_share: np.ndarray | None = None
 
@@ -287,21 +288,27 @@ def _cell_kernel(lo: int, x: sp.csr_matrix, *rest) -> tuple:
     if s.activity:
         d = None if s.depth is None else s.depth[lo : lo + x.shape[0]]
         V = sc.cell_signal(x, d)
-        if s.table is not None:
-            act = sc.table_activity(V, s.table, s.levels, s.background, s.method)
+        if not s.keep_activity:
+            pass  # not kept: only the empty cells (and a track model's level counts) are needed
+        elif s.table is not None:
+            cells += [sc.table_activity(V, s.table, s.levels, s.background, s.method)]
         else:
-            act = sc.exact_activity(
-                s.predict, s.codes, V, s.background, s.method, n_tfs=s.n_tfs, batch_size=s.batch_size
-            )
-        cells += [act] if s.keep_activity else []
+            cells += [
+                sc.exact_activity(
+                    s.predict, s.codes, V, s.background, s.method, n_tfs=s.n_tfs, batch_size=s.batch_size
+                )
+            ]
         cells += [np.asarray(V.sum(1)).ravel() > 0]
         if s.count_levels:
             acc = sc.level_counts(V, s.levels, s.table.shape[0])
     if s.weights is not None:
         c = counts[0] if counts else x
-        dev, z, _ = deviations(
-            c, s.weights, s.background_peaks, peak_share=s.peak_share, chunk_size=c.shape[0] + 1
-        )
+        if s.expected is not None:
+            dev, z, _ = s.expected(c)
+        else:
+            dev, z, _ = deviations(
+                c, s.weights, s.background_peaks, peak_share=s.peak_share, chunk_size=c.shape[0] + 1
+            )
         cells += [dev, z] if s.keep_deviation else [z]
     return tuple(cells), acc
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import _scoring as sc
 from ._archetypes import motif_archetypes
-from ._deviations import background_peaks, peak_composition
+from ._deviations import ExpectedBackground, background_model, background_peaks, peak_composition
 from ._representation import most_variable_members
 
 __all__ = [
@@ -35,11 +35,12 @@ class Background:
     """Pass (b): the per-peak inputs of the deviations, from the sequences, the binding and column sums."""
 
     weights: np.ndarray  # float64 (peaks, TFs)
-    peaks: np.ndarray  # int64 (peaks, n_background)
+    peaks: np.ndarray  # int64 (peaks, n_background); (peaks, 0) with background='expected'
     peak_share: np.ndarray  # float64 (peaks,): e[p], the peak's share of all counts
     gc: np.ndarray  # float64 (peaks,)
     n_fraction: np.ndarray  # float64 (peaks,)
     usable: np.ndarray  # bool (peaks,)
+    expected: ExpectedBackground | None = None  # background='expected': the exact moments
 
 
 @dataclass
@@ -63,6 +64,7 @@ def prepare(
     method: str,
     n_background: int,
     random_state,
+    background: str = "sampled",
 ) -> Background:
     """Weights and GC- and accessibility-matched background peaks of each peak (pass (b)).
 
@@ -73,7 +75,8 @@ def prepare(
     peak's background (their GC content is not measured). ``col_sums`` are the column sums of the raw
     counts over the ``n_cells`` cells (chromVAR's statistic is per cell: pooling neighbours first mixes
     cells whose neighbours were found on a technically biased embedding); their means are the
-    accessibility covariate.
+    accessibility covariate. ``background='expected'``: no draws; the deviations take the exact mean and
+    variance over the stand-in distribution (:class:`._deviations.ExpectedBackground`).
     """
     gc, nf = peak_composition(codes)
     usable = nf <= MAX_N_FRACTION
@@ -82,10 +85,13 @@ def prepare(
     col = np.asarray(col_sums, dtype=np.float64)
     mean_access = col / max(n_cells, 1)
     pool = usable if usable.sum() >= 2 else None
-    bg = background_peaks(
-        np.c_[gc, np.log1p(mean_access)], n_background=n_background, pool=pool, random_state=random_state
-    )
-    return Background(w, bg, col / max(col.sum(), 1e-300), gc, nf, usable)
+    cov = np.c_[gc, np.log1p(mean_access)]
+    share = col / max(col.sum(), 1e-300)
+    if background == "expected":
+        expected = ExpectedBackground(w, background_model(cov, pool=pool), share)
+        return Background(w, np.zeros((len(w), 0), np.int64), share, gc, nf, usable, expected)
+    bg = background_peaks(cov, n_background=n_background, pool=pool, random_state=random_state)
+    return Background(w, bg, share, gc, nf, usable)
 
 
 def correction(b: Background, deviation: np.ndarray | None, z: np.ndarray) -> Correction:

@@ -30,14 +30,15 @@ adata.var['gc_content'], adata.var['n_fraction'], adata.var['usable_sequence'] :
     ``correct_bias`` only: GC share of the known bases, share of N, and whether the peak has sequence
     evidence (at most 50% N; other peaks get weight 0).
 adata.varm['tf_activity_background_peaks'] : :class:`numpy.ndarray`
-    ``correct_bias`` only: int32 (peaks, ``n_background``), each peak's matched background peaks (drawn
-    from the peaks with usable sequence).
+    ``correct_bias`` with ``background='sampled'`` only: int32 (peaks, ``n_background``), each peak's
+    matched background peaks (drawn from the peaks with usable sequence).
 adata.layers['smoothed'], adata.obs['smoothed_depth'], adata.uns['smoothed'] : various
     When smoothed here (see ``smooth``): as written by :func:`scfanpy.pp.smooth`.
 adata.uns['tf_activity']['params'] : dict
     ``model``, ``model_kind``, ``method``, ``layer``, ``n_levels``, ``window``, ``binding_key``,
-    ``correct_bias``, ``n_background``, ``random_state`` (seed of the background peaks), ``smoothed_here``,
-    ``counts_layer`` (the counts the corrected activity was formed on), ``precision``.
+    ``correct_bias``, ``background``, ``n_background`` (0 for ``'expected'``), ``random_state`` (seed of
+    the background peaks), ``smoothed_here``, ``counts_layer`` (the counts the corrected activity was
+    formed on), ``precision``.
 adata.uns['tf_activity']['archetypes'] : dict
     TF -> motif archetype (:func:`scfanpy.tl.motif_archetypes`; TFs without a motif are their own).
 adata.uns['tf_activity']['x_tf_tfs'] : list
