@@ -146,6 +146,27 @@ def test_table_vs_exact_track_model(sim_small, tmp_path):
     pd.testing.assert_frame_equal(sfp.tl.cell_tf_binding(back, [0]), df)
 
 
+def test_track_model_expected_background_and_only_z(sim_small):
+    """A track model's second pass (deviations after the per-peak binding): background='expected' and the
+    store options give the z-scores of the sampled run's statistic without the other outputs."""
+    adata, genome, truth = sim_small
+    a = adata[:150, :300].copy()
+    sfp.pp.smooth(a, n_neighbors=20)
+    sfp.pp.add_sequences(a, genome, width=400)
+    m = ToyTrackModel(truth.tfs[:4])
+    kw = {"model": m, "n_levels": 8, "verbose": False, "copy": True}
+    sampled = sfp.tl.predict_tf_binding(a, n_background=200, **kw)
+    exp = sfp.tl.predict_tf_binding(a, background="expected", store_raw=False, store_deviation=False, **kw)
+    assert exp.uns["tf_activity"]["params"]["model_kind"] == "accessibility-track"
+    assert not {"tf_activity_raw", "tf_activity_deviation"} & set(exp.obsm)
+    assert "tf_activity_background_peaks" not in exp.varm
+    np.testing.assert_allclose(exp.varm["tf_binding"], sampled.varm["tf_binding"])
+    zs, ze = sampled.obsm["tf_activity"].to_numpy(), exp.obsm["tf_activity"].to_numpy()
+    np.testing.assert_array_equal(np.isnan(zs), np.isnan(ze))
+    ok = np.isfinite(zs)
+    assert np.corrcoef(zs[ok], ze[ok])[0, 1] > 0.98  # 200 drawn sets against their limit
+
+
 def test_mudata_and_errors(sim_small):
     adata, genome, truth = sim_small
     a = adata[:80, :200].copy()
