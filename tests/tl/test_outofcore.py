@@ -166,11 +166,13 @@ def test_peak_memory_does_not_grow_with_cells(small):
 
 
 # ------------------------------------------------------------------------------------- distributed
-@pytest.mark.parametrize("processes", [False, True])
-def test_local_cluster_equals_in_memory(small, processes):
+@pytest.mark.parametrize(
+    ("processes", "background"), [(False, "sampled"), (True, "sampled"), (True, "expected")]
+)
+def test_local_cluster_equals_in_memory(small, processes, background):
     distributed = pytest.importorskip("distributed")
     a, path, tfs = small
-    kw = {"tfs": tfs, "smooth": False, "verbose": False, "chunk_size": 64}
+    kw = {"tfs": tfs, "smooth": False, "verbose": False, "chunk_size": 64, "background": background}
     ref = sfp.tl.predict_tf_binding(a, copy=True, **kw)
     with (
         distributed.LocalCluster(
