@@ -118,3 +118,18 @@ def test_h5ad_roundtrip(sim_small, tmp_path):
     b = ad.read_h5ad(p)
     assert (b.X != adata.X).nnz == 0
     assert b.obs["cell_type"].tolist() == adata.obs["cell_type"].tolist()
+
+
+def test_max_count_caps_the_tail_and_keeps_the_pattern(data_cache):
+    """Without a cap the GC-bias model's Poisson draws are heavy-tailed; max_count=2 keeps the same
+    non-zero entries (same draws) with at most 2 per entry, as in real cells."""
+    kw = {"n_cells": 200, "n_peaks": 400, "gc_sd": 0.08, "gc_accessibility": 0.5, "gc_bias_sd": 1.0}
+    free = sfp.datasets.simulate_scatac(random_state=0, **kw).adata.X
+    capped = sfp.datasets.simulate_scatac(max_count=2, random_state=0, **kw).adata.X
+    assert free.data.max() > 50  # the tail the cap is for
+    assert capped.data.max() == 2 and capped.data.min() >= 1
+    np.testing.assert_array_equal(capped.indices, free.indices)
+    np.testing.assert_array_equal(capped.indptr, free.indptr)
+    np.testing.assert_array_equal(capped.data, np.minimum(free.data, 2))
+    with pytest.raises(ValueError, match="max_count"):
+        sfp.datasets.simulate_scatac(n_cells=20, n_peaks=50, max_count=0)

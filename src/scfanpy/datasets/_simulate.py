@@ -484,6 +484,7 @@ def simulate_scatac(
     activity_sd: float = 0.3,
     constitutive: float = 0.1,
     target_density: float = 0.05,
+    max_count: int | None = None,
     depth_sd: float = 0.6,
     n_batches: int = 1,
     batch_effect: float = 1.0,
@@ -528,6 +529,12 @@ def simulate_scatac(
         Fraction of peaks open in every cell whatever the TFs.
     target_density
         Fraction of non-zero entries to aim for (2-10% is typical of scATAC).
+    max_count
+        Cap on a cell's count at a peak (None: none). The Poisson draws of the log-normal rates are
+        heavy-tailed (with the GC bias model, single entries of 10^5 and more, a mean of about 30 per
+        non-zero), where a real cell has a few fragments per peak at most (two alleles; the Schep 2017
+        subset's mean count per non-zero is 1.5). A cap keeps which entries are non-zero and removes the
+        tail that would otherwise dominate any sum of counts over peaks.
     depth_sd
         Log-normal spread of per-cell read depth.
     n_batches, batch_effect, batch_peak_fraction
@@ -558,6 +565,8 @@ def simulate_scatac(
     """
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in locals().items() if k != "out_dir"}
     _check_args(n_cells, n_peaks, n_cell_types, target_density)
+    if max_count is not None and (int(max_count) != max_count or max_count < 1):
+        raise ValueError(f"max_count must be a positive integer or None, got {max_count!r}")
     tfs = list(tfs)
     rng = check_random_state(random_state)  # one generator for every draw, in this order
     pwms = _motif_matrices(tfs, peak_width)
@@ -569,6 +578,8 @@ def simulate_scatac(
     X, const, mean_type, gc_bias = _draw_counts(
         rng, cells, motif, effect, constitutive, target_density, gc_effects
     )
+    if max_count is not None:
+        X.data = np.minimum(X.data, np.float32(max_count))
     key = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
     params["gc_bias"] = gc_bias.tolist() if gc_effects is not None else []
     fa = _write_genome(seqs, Path(out_dir) if out_dir is not None else cache_dir() / "simulated" / key)
