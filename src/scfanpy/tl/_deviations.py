@@ -299,17 +299,27 @@ def deviations(
     return out[0], out[1], out[2]
 
 
+def _relative(obs: np.ndarray, total: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """``(obs - n share) / (n share)`` per (cell, TF) with ``n`` the cells' totals; 0 where that is 0."""
+    exp = total[:, None] * share[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(exp > 0, (obs - exp) / exp, 0.0)
+
+
+def _finish(raw: np.ndarray, mean: np.ndarray, sd: np.ndarray, empty: np.ndarray):
+    """Corrected deviation, z-score and raw deviation as float32; NaN for the ``empty`` cells."""
+    corrected = raw - mean
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sd > 0, corrected / sd, 0.0)
+    for a in (raw, corrected, z):
+        a[empty] = np.nan
+    return corrected.astype(np.float32), z.astype(np.float32), raw.astype(np.float32)
+
+
 def _deviation_chunk(x: sp.csr_matrix, w: np.ndarray, bg: np.ndarray, e: np.ndarray):
     """Corrected deviation, z-score and raw deviation of one chunk of cells (Welford over backgrounds)."""
     total = np.asarray(x.sum(1)).ravel()
-    empty = total <= 0
-
-    def dev(obs: np.ndarray, expected_share: np.ndarray) -> np.ndarray:
-        exp = total[:, None] * expected_share[None, :]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(exp > 0, (obs - exp) / exp, 0.0)
-
-    raw = dev(_observed(x, w), e @ w)
+    raw = _relative(_observed(x, w), total, e @ w)
     mean = np.zeros_like(raw)
     m2 = np.zeros_like(raw)
     sparse_w = _sparse_weights(w)
@@ -321,13 +331,7 @@ def _deviation_chunk(x: sp.csr_matrix, w: np.ndarray, bg: np.ndarray, e: np.ndar
             wb = _moved(sparse_w, idx)
             obs, share = kernel.sparse_dense_product(x, wb), np.asarray(wb.T @ e).ravel()
         kernel.welford_update(obs, total, share, b + 1, mean, m2)
-    sd = np.sqrt(m2 / max(bg.shape[1] - 1, 1))
-    corrected = raw - mean
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(sd > 0, corrected / sd, 0.0)
-    for a in (raw, corrected, z):
-        a[empty] = np.nan
-    return corrected.astype(np.float32), z.astype(np.float32), raw.astype(np.float32)
+    return _finish(raw, mean, np.sqrt(m2 / max(bg.shape[1] - 1, 1)), total <= 0)
 
 
 class ExpectedBackground:
@@ -382,15 +386,8 @@ class ExpectedBackground:
         obs = (
             _observed(x, self.w) if isinstance(self.w, np.ndarray) else kernel.sparse_dense_product(x, self.w)
         )
-        exp = total[:, None] * self.share[None, :]
         bar = total[:, None] * self.share_bar[None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
-            raw = np.where(exp > 0, (obs - exp) / exp, 0.0)
             mean_d = np.where(bar > 0, mean_o / bar - 1.0, 0.0)
             sd = np.where(bar > 0, np.sqrt(var_o) / bar, 0.0)
-            corrected = raw - mean_d
-            z = np.where(sd > 0, corrected / sd, 0.0)
-        empty = total <= 0
-        for a in (raw, corrected, z):
-            a[empty] = np.nan
-        return corrected.astype(np.float32), z.astype(np.float32), raw.astype(np.float32)
+        return _finish(_relative(obs, total, self.share), mean_d, sd, total <= 0)
