@@ -39,7 +39,11 @@ def variable_tfs(z: np.ndarray, n_top: int = N_VARIABLE) -> np.ndarray:
     standard deviation near 1 whatever its motif, and a TF whose activity differs between cells is
     above 1. NaN (cells without counts) counts as 0.
     """
-    sd = column_sd(z)
+    return _top(column_sd(z), n_top)
+
+
+def _top(sd: np.ndarray, n_top: int) -> np.ndarray:
+    """Positions of the ``n_top`` largest values of ``sd`` (the first on ties), sorted."""
     k = min(int(n_top), sd.size)
     return np.sort(np.argsort(-sd, kind="stable")[:k])
 
@@ -106,8 +110,7 @@ def tf_representation(
     sd = column_sd(z)  # no float64 copy of all of z: 6.5 GB at 10^6 cells x 816 TFs
     cols = np.arange(z.shape[1]) if archetype is None else _most_variable(sd, archetype)
     if n_top is not None:
-        k = min(int(n_top), cols.size)
-        cols = cols[np.sort(np.argsort(-sd[cols], kind="stable")[:k])]
+        cols = cols[_top(sd[cols], n_top)]
     sel = np.sort(cols)
     x = np.nan_to_num(z[:, sel].astype(np.float64))
     k = min(n_comps, x.shape[1] - 1, x.shape[0] - 1)
