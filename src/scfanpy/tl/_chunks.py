@@ -288,16 +288,14 @@ def _cell_kernel(lo: int, x: sp.csr_matrix, *rest) -> tuple:
     if s.activity:
         d = None if s.depth is None else s.depth[lo : lo + x.shape[0]]
         V = sc.cell_signal(x, d)
-        if not s.keep_activity:
-            pass  # not kept: only the empty cells (and a track model's level counts) are needed
-        elif s.table is not None:
-            cells += [sc.table_activity(V, s.table, s.levels, s.background, s.method)]
-        else:
-            cells += [
-                sc.exact_activity(
+        if s.keep_activity:  # else only the empty cells (and a track model's level counts) are needed
+            cells.append(
+                sc.table_activity(V, s.table, s.levels, s.background, s.method)
+                if s.table is not None
+                else sc.exact_activity(
                     s.predict, s.codes, V, s.background, s.method, n_tfs=s.n_tfs, batch_size=s.batch_size
                 )
-            ]
+            )
         cells += [np.asarray(V.sum(1)).ravel() > 0]
         if s.count_levels:
             acc = sc.level_counts(V, s.levels, s.table.shape[0])
