@@ -8,7 +8,7 @@ loads them), every method in its own child process (wall time and peak resident 
   read into memory; above, it is opened backed (``backed='r'``) and handed over as it is (the
   out-of-core path; an error is recorded as the row's note), with the settings ``docs/scale.md``
   recommends for atlases: ``smooth=False, store_raw=False, store_deviation=False,
-  background='expected'`` (``--atlas`` applies them in memory too);
+  background='expected', tf_neighbors=0`` (``--atlas`` applies them in memory too);
 - ``pychromvar``: ``add_peak_seq``, ``add_gc_bias``, ``get_bg_peaks``, ``match_motif`` (the same 816
   matrices) and ``compute_deviations``, one job each. ``compute_deviations`` makes ``X`` dense (cells x
   peaks), so the child runs under an address-space cap (``--mem-cap-gb``, ``RLIMIT_AS``, every child gets
@@ -193,6 +193,7 @@ def child_scfanpy(a) -> dict:
     t1 = time.perf_counter()
     atlas = backed or a.atlas  # docs/scale.md's settings for atlases: no k-NN smoothing, only z kept
     kw = {"smooth": False, "store_raw": False, "store_deviation": False, "background": "expected"}
+    kw["tf_neighbors"] = 0  # X_tf without the neighbour pooling (its lazy reads grow as cells^2)
     kw = kw if atlas else {}
     out = {"load_s": t1 - t0, "backed": backed, "settings": kw}
     try:

@@ -124,14 +124,15 @@ def prepare(dataset: str, work: Path) -> dict:
             n_peaks=5000 if hard else 4000,
             n_cell_types=6,
             tfs=GCSIM_KEY + GCSIM_UBIQ,
-            n_active=1,
             ubiquitous=tuple(GCSIM_UBIQ),
             motif_rate=0.06,
             gc_sd=0.08,
             gc_accessibility=0.5,
-            gc_bias_sd=1.0,
+            gc_bias_sd=0.3 if dataset in ("gcsim_r", "gcsim_h") else 1.0,
+            effect=0.7 if dataset == "gcsim_h" else 2.5,
+            n_active=2 if dataset == "gcsim_h" else 1,
             target_density=0.22 if hard else 0.03,
-            max_count=2 if dataset in ("gcsim_c", "gcsim_n") else None,
+            max_count=None if dataset == "gcsim" else 2,
             random_state=0,
         )
         key = {ct: [t for t in GCSIM_KEY if truth.active.loc[ct, t]] for ct in truth.active.index}
@@ -282,7 +283,16 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--dataset",
-        choices=["buenrostro2015", "granja2019", "schep2017", "gcsim", "gcsim_c", "gcsim_n"],
+        choices=[
+            "buenrostro2015",
+            "granja2019",
+            "schep2017",
+            "gcsim",
+            "gcsim_c",
+            "gcsim_n",
+            "gcsim_r",
+            "gcsim_h",
+        ],
         required=True,
     )
     p.add_argument("--genome", help="partial hg19 FASTA (real data sets)")

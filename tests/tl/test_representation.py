@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
@@ -57,3 +58,28 @@ def test_x_tf_counts_each_archetype_once():
     x_all, _ = tf_representation(z, n_comps=3)  # every column: the family dominates the PCA
     lab_all = KMeans(3, n_init=10, random_state=0).fit_predict(x_all)
     assert adjusted_rand_score(groups, lab) > 0.8 > 0.2 > adjusted_rand_score(groups, lab_all)  # 0.93, 0.02
+
+
+def test_neighbour_pooled_z_sums_each_cells_neighbours():
+    """Each chunk reads the rows its cells' neighbours need and sums them: the same as the whole product."""
+    import scipy.sparse as sp
+
+    from scfanpy.tl._representation import neighbour_pooled_z
+
+    rng = np.random.default_rng(0)
+    x = sp.random(50, 30, density=0.2, format="csr", random_state=0) * 3
+    idx = np.c_[np.arange(50), rng.integers(0, 50, (50, 3))]
+    w = rng.random((30, 4))
+
+    def z_of(pooled):
+        return pooled @ w
+
+    g = sp.csr_matrix((np.ones(idx.size), idx.ravel(), np.arange(0, idx.size + 1, 4)), shape=(50, 50))
+    expected = (g @ x) @ w
+    for chunk in (7, 50):
+        got = neighbour_pooled_z(x, idx, z_of, chunk_size=chunk)
+        assert got.dtype == np.float32 and got.shape == (50, 4)
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
+    np.testing.assert_allclose(neighbour_pooled_z(x.toarray(), idx, z_of), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="neighbour lists"):
+        neighbour_pooled_z(x, idx[:10], z_of)

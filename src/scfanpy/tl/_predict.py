@@ -24,6 +24,7 @@ from .._utils import get_adata
 from . import _chunks as ch
 from . import _correction as corr
 from . import _scoring as sc
+from ._deviations import ExpectedBackground, deviations
 from ._predict_docs import DOC_NOTES, DOC_RETURNS
 from ._predict_model import check_options as _check_options
 from ._predict_model import check_precision, resolve_model
@@ -32,7 +33,7 @@ from ._predict_model import is_motif_name as _is_motif_name
 from ._predict_model import model_name as _model_name
 from ._predict_model import predictor as _predictor
 from ._predict_write import counts_layer, write_results
-from ._representation import tf_representation
+from ._representation import neighbour_pooled_z, tf_representation
 
 if TYPE_CHECKING:  # pragma: no cover
     from mudata import MuData
@@ -243,6 +244,8 @@ class _Scores:
     archetype: pd.Series | None = None
     x_tf: np.ndarray | None = None
     x_tf_tfs: list[str] | None = None
+    background_inputs: corr.Background | None = None  # weights and stand-ins, for the pooled X_tf
+    x_tf_neighbors: int = 0  # neighbours pooled for X_tf (0: none)
 
 
 def _score(
@@ -320,6 +323,7 @@ def _score(
     res = _Scores(cells.activity, binding, table, levels, background, exact)
     if bg is not None:
         res.correction = corr.correction(bg, cells.deviation, cells.z)
+        res.background_inputs = bg
         res.empty = inp.counts_scan.row_sums <= 0
     else:
         res.empty = ~cells.nonempty
@@ -354,7 +358,7 @@ def _background(
     return bg
 
 
-def _archetypes(inp: _Inputs, res: _Scores, *, random_state) -> None:
+def _archetypes(inp: _Inputs, res: _Scores, *, tf_neighbors: int, chunk_size: int, random_state) -> None:
     """Motif archetypes and ``X_tf`` of the corrected activity, added to ``res``."""
     res.archetype = corr.archetypes_for(inp.model, inp.tf_names)
     arch = res.archetype.reindex(inp.tf_names).to_numpy()
@@ -363,6 +367,31 @@ def _archetypes(inp: _Inputs, res: _Scores, *, random_state) -> None:
     logg.info(
         "    %d archetypes; X_tf from one TF per archetype (its most variable)", res.archetype.nunique()
     )
+    counts = inp.matrix(inp.counts)
+    if not tf_neighbors or tf_neighbors < 2 or inp.adata.n_obs < 3:
+        return
+    from ..pp._smooth import _knn
+
+    k = min(int(tf_neighbors), inp.adata.n_obs)
+    bg = res.background_inputs
+    w = np.ascontiguousarray(bg.weights[:, sel])
+    if bg.expected is not None:
+        z_of = partial(_expected_z, ExpectedBackground(w, bg.expected.model, bg.peak_share))
+    else:
+        z_of = partial(_sampled_z, w=w, peaks=bg.peaks, share=bg.peak_share)
+    neighbours = _knn(res.x_tf, k, random_state)
+    pooled = neighbour_pooled_z(counts, neighbours, z_of, chunk_size=chunk_size)
+    res.x_tf = tf_representation(pooled, random_state=random_state)[0]
+    res.x_tf_neighbors = k
+    logg.info("    X_tf from the counts pooled over each cell's %d nearest cells in its first X_tf", k)
+
+
+def _expected_z(expected: ExpectedBackground, x) -> np.ndarray:
+    return expected(x)[1]
+
+
+def _sampled_z(x, *, w, peaks, share) -> np.ndarray:
+    return deviations(x, w, peaks, peak_share=share)[1]
 
 
 # ----------------------------------------------------------------------------------------- public
@@ -379,6 +408,7 @@ def predict_tf_binding(
     correct_bias: bool = True,
     background: Literal["sampled", "expected"] = "sampled",
     n_background: int = 50,
+    tf_neighbors: int = 10,
     n_levels: int | None = 16,
     store_levels: bool = True,
     store_raw: bool = True,
@@ -445,6 +475,15 @@ def predict_tf_binding(
         the counts, the choice for atlases (``docs/scale.md``).
     n_background
         Background peak sets for the correction (``background='sampled'``).
+    tf_neighbors
+        ``X_tf`` is made in two steps: the PCA of the cells' own z-scores (one TF per archetype), then the
+        z-scores of each cell's counts summed over its ``tf_neighbors`` nearest cells in that first PCA
+        (itself included), and their PCA. The neighbours come from the TF activity, not from the
+        peaks, so a genome without motif signal gives no structure (see Notes). 0: the first step only.
+        With backed or dask counts each chunk of cells reads the matrix again to gather its neighbours'
+        rows (memory of one chunk, time growing as cells^2 / ``chunk_size``): pass 0 for an atlas on disk
+        (``docs/scale.md``). ``obsm[key_added]`` is always the cells' own
+        z-scores.
     n_levels
         Signal levels of the (peak, level) table for models with an accessibility track; ``None``: exact
         per-(cell, peak) forward passes (slow, for validation). Unused by sequence-only models.
@@ -530,7 +569,7 @@ def predict_tf_binding(
         background_mode=background,
     )
     if correct_bias:
-        _archetypes(inp, res, random_state=random_state)
+        _archetypes(inp, res, tf_neighbors=tf_neighbors, chunk_size=chunk_size, random_state=random_state)
     write_results(
         data,
         inp,

@@ -24,8 +24,10 @@ adata.obsm['tf_activity_raw'] : :class:`pandas.DataFrame`
     ``correct_bias`` and ``store_raw`` only: the uncorrected score of ``method`` (``key_added + '_raw'``).
 adata.obsm['X_tf'] : :class:`numpy.ndarray`
     ``correct_bias`` only: PCA (30 components) of the z-scores of one TF per motif archetype, the most
-    variable member (so a family of near-identical motifs counts once), for
-    ``sc.pp.neighbors(adata, use_rep='X_tf')``; the TFs in ``uns['tf_activity']['x_tf_tfs']``.
+    variable member (so a family of near-identical motifs counts once), formed on each cell's counts
+    summed over its ``tf_neighbors`` nearest cells in the PCA of its own z-scores (see
+    ``tf_neighbors``), for ``sc.pp.neighbors(adata, use_rep='X_tf')``; the TFs in
+    ``uns['tf_activity']['x_tf_tfs']``.
 adata.var['gc_content'], adata.var['n_fraction'], adata.var['usable_sequence'] : :class:`pandas.Series`
     ``correct_bias`` only: GC share of the known bases, share of N, and whether the peak has sequence
     evidence (at most 50% N; other peaks get weight 0).
@@ -38,7 +40,7 @@ adata.uns['tf_activity']['params'] : dict
     ``model``, ``model_kind``, ``method``, ``layer``, ``n_levels``, ``window``, ``binding_key``,
     ``correct_bias``, ``background``, ``n_background`` (0 for ``'expected'``), ``random_state`` (seed of
     the background peaks), ``smoothed_here``, ``counts_layer`` (the counts the corrected activity was
-    formed on), ``precision``.
+    formed on), ``precision``, ``x_tf_neighbors`` (cells pooled for ``X_tf``; 0: none).
 adata.uns['tf_activity']['archetypes'] : dict
     TF -> motif archetype (:func:`scfanpy.tl.motif_archetypes`; TFs without a motif are their own).
 adata.uns['tf_activity']['x_tf_tfs'] : list

@@ -80,6 +80,7 @@ def write_results(
         "smoothed_here": inp.smoothed_here,
         "counts_layer": counts_layer(inp.layer) if res.correction is not None else "",
         "precision": inp.precision,
+        "x_tf_neighbors": int(res.x_tf_neighbors),
     }
     uns_params(adata, key_added, params)
     info = adata.uns[key_added]
@@ -137,5 +138,9 @@ def _write_correction(adata: AnnData, inp: _Inputs, res: _Scores, key_added: str
     elif bg_key in adata.varm:  # background='expected' draws none: no stale draws of an earlier run
         del adata.varm[bg_key]
     adata.obsm["X_tf"] = res.x_tf
-    log_added("obsm", "X_tf", f"{res.x_tf.shape[1]} components over the most variable TFs")
+    log_added(
+        "obsm",
+        "X_tf",
+        f"{res.x_tf.shape[1]} components, one TF per archetype, pooled over {res.x_tf_neighbors} cells",
+    )
     return c.z

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["column_sd", "variable_tfs", "most_variable_members", "tf_representation"]
+__all__ = ["column_sd", "variable_tfs", "most_variable_members", "tf_representation", "neighbour_pooled_z"]
 
 #: default of :func:`variable_tfs`: the most variable z-scores across cells (chromVAR's variability)
 N_VARIABLE = 50
@@ -120,3 +120,73 @@ def tf_representation(
 
     seed = random_state if isinstance(random_state, (int, np.integer)) or random_state is None else 0
     return PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32), sel
+
+
+def _pooled_counts(counts, g, block: int):
+    """``g @ counts`` (float64 CSR) for a (chunk x cells) 0/1 matrix ``g``.
+
+    A lazy matrix (backed or dask) is read ``block`` rows at a time and each block added in, so memory
+    stays that of one block and the chunk's sums.
+    """
+    import scipy.sparse as sp
+
+    from ._chunks import is_lazy, read_rows
+
+    if not is_lazy(counts):
+        return sp.csr_matrix(g @ counts, dtype=np.float64)
+    g = g.tocsc()
+    out = sp.csr_matrix((g.shape[0], counts.shape[1]), dtype=np.float64)
+    for lo in range(0, counts.shape[0], block):
+        gb = g[:, lo : lo + block]
+        if gb.nnz:
+            out = out + gb @ sp.csr_matrix(read_rows(counts, lo, lo + block), dtype=np.float64)
+    return out.tocsr()
+
+
+def neighbour_pooled_z(counts, neighbours: np.ndarray, z_of, *, chunk_size: int = 10_000) -> np.ndarray:
+    """z-scores of each cell's counts summed over its neighbours (``neighbours[i]``, itself included).
+
+    The second step of ``X_tf`` (:func:`scfanpy.tl.predict_tf_binding`, ``tf_neighbors``): a cell's
+    z-scores from its own few thousand counts are noisy, and pooling the counts of its nearest cells in
+    the first ``X_tf`` (a space made of the cells' own bias-corrected TF activity, not of their peaks)
+    lowers the noise without importing the structure of a peak-level embedding: on a dinucleotide-
+    shuffled genome the first ``X_tf`` holds no signal, so the pooled cells are near random and the
+    pooled z-scores stay structureless (measured in ``docs/benchmarks/tf_activity.md``, fifth pass).
+
+    Parameters
+    ----------
+    counts
+        Cells x peaks counts: in memory (scipy sparse or numpy), backed or a dask array. A lazy matrix is
+        read block by block for each chunk of cells, each block's rows added into the chunk's sums:
+        memory stays that of one block, time grows as cells^2 / ``chunk_size`` (pass ``tf_neighbors=0`` to
+        :func:`~scfanpy.tl.predict_tf_binding` for an atlas on disk).
+    neighbours
+        int ``(cells, k)``: each cell's neighbours, itself among them.
+    z_of
+        Callable: a chunk of pooled counts (CSR, cells x peaks) -> its z-scores (cells x TFs).
+    chunk_size
+        Cells per step.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(cells, TFs)``.
+    """
+    import scipy.sparse as sp
+
+    idx = np.asarray(neighbours, dtype=np.int64)
+    n, k = idx.shape
+    if n != counts.shape[0]:
+        raise ValueError(f"{n} neighbour lists for {counts.shape[0]} cells")
+    if sp.issparse(counts) and not sp.isspmatrix_csr(counts):
+        counts = sp.csr_matrix(counts)
+    out = None
+    for lo in range(0, n, chunk_size):
+        rows = idx[lo : lo + chunk_size]
+        m = len(rows)
+        g = sp.csr_matrix((np.ones(rows.size), rows.ravel(), np.arange(0, rows.size + 1, k)), shape=(m, n))
+        z = np.asarray(z_of(_pooled_counts(counts, g, chunk_size)), dtype=np.float32)
+        if out is None:
+            out = np.empty((n, z.shape[1]), dtype=np.float32)
+        out[lo : lo + m] = z
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
