@@ -83,3 +83,22 @@ def test_neighbour_pooled_z_sums_each_cells_neighbours():
     np.testing.assert_allclose(neighbour_pooled_z(x.toarray(), idx, z_of), expected, rtol=1e-5)
     with pytest.raises(ValueError, match="neighbour lists"):
         neighbour_pooled_z(x, idx[:10], z_of)
+
+
+def test_pooling_neighbours_exact_and_over_a_reference_set(monkeypatch):
+    import scfanpy.tl._representation as rep
+
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 4, 400)
+    x = rng.normal(0, 0.3, (400, 5)) + 3.0 * np.eye(5)[groups]
+    idx = rep.pooling_neighbours(x, 10)
+    assert idx.shape == (400, 10) and idx.dtype == np.int64
+    assert (idx == np.arange(400)[:, None]).any(1).all()  # each cell pools itself
+    assert (groups[idx] == groups[:, None]).mean() > 0.99
+    monkeypatch.setattr(rep, "REFERENCE_CELLS", 100)  # above it: neighbours among 100 reference cells
+    idx_ref = rep.pooling_neighbours(x, 10, random_state=0)
+    assert (idx_ref == np.arange(400)[:, None]).any(1).all()
+    others = idx_ref[idx_ref != np.arange(400)[:, None]]
+    assert len(np.unique(others)) <= 100  # the other neighbours are reference cells
+    assert (groups[idx_ref] == groups[:, None]).mean() > 0.99
+    np.testing.assert_array_equal(idx_ref, rep.pooling_neighbours(x, 10, random_state=0))  # seeded

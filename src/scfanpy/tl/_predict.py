@@ -33,7 +33,7 @@ from ._predict_model import is_motif_name as _is_motif_name
 from ._predict_model import model_name as _model_name
 from ._predict_model import predictor as _predictor
 from ._predict_write import counts_layer, write_results
-from ._representation import neighbour_pooled_z, tf_representation
+from ._representation import neighbour_pooled_z, pooling_neighbours, tf_representation
 
 if TYPE_CHECKING:  # pragma: no cover
     from mudata import MuData
@@ -370,8 +370,6 @@ def _archetypes(inp: _Inputs, res: _Scores, *, tf_neighbors: int, chunk_size: in
     counts = inp.matrix(inp.counts)
     if not tf_neighbors or tf_neighbors < 2 or inp.adata.n_obs < 3:
         return
-    from ..pp._smooth import _knn
-
     k = min(int(tf_neighbors), inp.adata.n_obs)
     bg = res.background_inputs
     w = np.ascontiguousarray(bg.weights[:, sel])
@@ -379,7 +377,7 @@ def _archetypes(inp: _Inputs, res: _Scores, *, tf_neighbors: int, chunk_size: in
         z_of = partial(_expected_z, ExpectedBackground(w, bg.expected.model, bg.peak_share))
     else:
         z_of = partial(_sampled_z, w=w, peaks=bg.peaks, share=bg.peak_share)
-    neighbours = _knn(res.x_tf, k, random_state)
+    neighbours = pooling_neighbours(res.x_tf, k, random_state)
     pooled = neighbour_pooled_z(counts, neighbours, z_of, chunk_size=chunk_size)
     res.x_tf = tf_representation(pooled, random_state=random_state)[0]
     res.x_tf_neighbors = k
@@ -478,12 +476,12 @@ def predict_tf_binding(
     tf_neighbors
         ``X_tf`` is made in two steps: the PCA of the cells' own z-scores (one TF per archetype), then the
         z-scores of each cell's counts summed over its ``tf_neighbors`` nearest cells in that first PCA
-        (itself included), and their PCA. The neighbours come from the TF activity, not from the
-        peaks, so a genome without motif signal gives no structure (see Notes). 0: the first step only.
+        (itself included; above 20,000 cells, its nearest among a seeded random 20,000), and their PCA.
+        The neighbours come from the TF activity, not from the peaks, so a genome without motif signal
+        gives little structure (``docs/benchmarks/tf_activity.md``, fifth pass). 0: the first step only.
         With backed or dask counts each chunk of cells reads the matrix again to gather its neighbours'
-        rows (memory of one chunk, time growing as cells^2 / ``chunk_size``): pass 0 for an atlas on disk
-        (``docs/scale.md``). ``obsm[key_added]`` is always the cells' own
-        z-scores.
+        rows (memory of one chunk, time growing as cells^2 / ``chunk_size``): pass 0 for an atlas on
+        disk (``docs/scale.md``). ``obsm[key_added]`` is always the cells' own z-scores.
     n_levels
         Signal levels of the (peak, level) table for models with an accessibility track; ``None``: exact
         per-(cell, peak) forward passes (slow, for validation). Unused by sequence-only models.

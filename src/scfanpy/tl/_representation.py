@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["column_sd", "variable_tfs", "most_variable_members", "tf_representation", "neighbour_pooled_z"]
+__all__ = [
+    "column_sd",
+    "variable_tfs",
+    "most_variable_members",
+    "tf_representation",
+    "pooling_neighbours",
+    "neighbour_pooled_z",
+]
+
+#: above this many cells, :func:`pooling_neighbours` searches a random reference set of this size
+REFERENCE_CELLS = 20_000
 
 #: default of :func:`variable_tfs`: the most variable z-scores across cells (chromVAR's variability)
 N_VARIABLE = 50
@@ -120,6 +130,33 @@ def tf_representation(
 
     seed = random_state if isinstance(random_state, (int, np.integer)) or random_state is None else 0
     return PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32), sel
+
+
+def pooling_neighbours(x: np.ndarray, k: int, random_state=0) -> np.ndarray:
+    """Each cell and its ``k - 1`` nearest other cells in ``x`` (Euclidean): int64 ``(cells, k)``.
+
+    Exact up to :data:`REFERENCE_CELLS` cells. Above, the neighbours are searched among a seeded random
+    reference set of that many cells (scikit-learn's brute force, memory in chunks): one distance
+    product of cells x 20,000 instead of cells^2 (10^5 cells x 30 dimensions: about 9 s on 2 CPU cores,
+    against about 48 s for the exact search). A cell of a type with 1% of the cells still finds about 200
+    cells of its type in the reference set.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.nan_to_num(np.asarray(x, dtype=np.float32))
+    n = len(x)
+    k = max(1, min(int(k), n))
+    if n > REFERENCE_CELLS:
+        seed = random_state if isinstance(random_state, (int, np.integer)) else 0
+        ref = np.sort(np.random.default_rng(seed).choice(n, REFERENCE_CELLS, replace=False))
+    else:
+        ref = np.arange(n)
+    nn = NearestNeighbors(n_neighbors=min(k, len(ref)), algorithm="brute").fit(x[ref])
+    idx = ref[nn.kneighbors(x, return_distance=False)].astype(np.int64)
+    cells = np.arange(n)
+    missing = ~(idx == cells[:, None]).any(1)  # not in the reference set, or pushed out by duplicates
+    idx[missing, -1] = cells[missing]
+    return idx
 
 
 def _pooled_counts(counts, g, block: int):
