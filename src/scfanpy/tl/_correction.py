@@ -14,7 +14,13 @@ import pandas as pd
 
 from . import _scoring as sc
 from ._archetypes import motif_archetypes
-from ._deviations import ExpectedBackground, background_model, background_peaks, peak_composition
+from ._deviations import (
+    BackgroundModel,
+    ExpectedBackground,
+    background_model,
+    background_peaks,
+    peak_composition,
+)
 from ._representation import most_variable_members
 
 __all__ = [
@@ -41,6 +47,7 @@ class Background:
     n_fraction: np.ndarray  # float64 (peaks,)
     usable: np.ndarray  # bool (peaks,)
     expected: ExpectedBackground | None = None  # background='expected': the exact moments
+    model: BackgroundModel | None = None  # the stand-in distribution (both modes)
 
 
 @dataclass
@@ -87,11 +94,12 @@ def prepare(
     pool = usable if usable.sum() >= 2 else None
     cov = np.c_[gc, np.log1p(mean_access)]
     share = col / max(col.sum(), 1e-300)
+    model = background_model(cov, pool=pool)
     if background == "expected":
-        expected = ExpectedBackground(w, background_model(cov, pool=pool), share)
-        return Background(w, np.zeros((len(w), 0), np.int64), share, gc, nf, usable, expected)
+        expected = ExpectedBackground(w, model, share)
+        return Background(w, np.zeros((len(w), 0), np.int64), share, gc, nf, usable, expected, model)
     bg = background_peaks(cov, n_background=n_background, pool=pool, random_state=random_state)
-    return Background(w, bg, share, gc, nf, usable)
+    return Background(w, bg, share, gc, nf, usable, model=model)
 
 
 def correction(b: Background, deviation: np.ndarray | None, z: np.ndarray) -> Correction:

@@ -359,7 +359,6 @@ class ExpectedBackground:
         n = w.shape[0]
         if model.peak_bin.shape != (n,):
             raise ValueError(f"the background model has {model.peak_bin.size} peaks, the weights {n}")
-        self.model = model
         n_bins, n_occ = model.kernel.shape
         cand = np.flatnonzero(model.candidate_bin >= 0)
         occ = model.candidate_bin[cand]

@@ -24,7 +24,7 @@ from .._utils import get_adata
 from . import _chunks as ch
 from . import _correction as corr
 from . import _scoring as sc
-from ._deviations import ExpectedBackground, deviations
+from ._deviations import ExpectedBackground
 from ._predict_docs import DOC_NOTES, DOC_RETURNS
 from ._predict_model import check_options as _check_options
 from ._predict_model import check_precision, resolve_model
@@ -372,13 +372,11 @@ def _archetypes(inp: _Inputs, res: _Scores, *, tf_neighbors: int, chunk_size: in
         return
     k = min(int(tf_neighbors), inp.adata.n_obs)
     bg = res.background_inputs
-    w = np.ascontiguousarray(bg.weights[:, sel])
-    if bg.expected is not None:
-        z_of = partial(_expected_z, ExpectedBackground(w, bg.expected.model, bg.peak_share))
-    else:
-        z_of = partial(_sampled_z, w=w, peaks=bg.peaks, share=bg.peak_share)
+    # the background's exact moments whatever ``background``: the pooled counts are k times denser, and
+    # n_background sparse products over them would cost k times the first pass
+    expected = ExpectedBackground(np.ascontiguousarray(bg.weights[:, sel]), bg.model, bg.peak_share)
     neighbours = pooling_neighbours(res.x_tf, k, random_state)
-    pooled = neighbour_pooled_z(counts, neighbours, z_of, chunk_size=chunk_size)
+    pooled = neighbour_pooled_z(counts, neighbours, partial(_expected_z, expected), chunk_size=chunk_size)
     res.x_tf = tf_representation(pooled, random_state=random_state)[0]
     res.x_tf_neighbors = k
     logg.info("    X_tf from the counts pooled over each cell's %d nearest cells in its first X_tf", k)
@@ -386,10 +384,6 @@ def _archetypes(inp: _Inputs, res: _Scores, *, tf_neighbors: int, chunk_size: in
 
 def _expected_z(expected: ExpectedBackground, x) -> np.ndarray:
     return expected(x)[1]
-
-
-def _sampled_z(x, *, w, peaks, share) -> np.ndarray:
-    return deviations(x, w, peaks, peak_share=share)[1]
 
 
 # ----------------------------------------------------------------------------------------- public
@@ -476,7 +470,8 @@ def predict_tf_binding(
     tf_neighbors
         ``X_tf`` is made in two steps: the PCA of the cells' own z-scores (one TF per archetype), then the
         z-scores of each cell's counts summed over its ``tf_neighbors`` nearest cells in that first PCA
-        (itself included; above 20,000 cells, its nearest among a seeded random 20,000), and their PCA.
+        (itself included; above 20,000 cells, its nearest among a seeded random 20,000; the background's
+        exact moments as with ``background='expected'``, whatever ``background``), and their PCA.
         The neighbours come from the TF activity, not from the peaks, so a genome without motif signal
         gives little structure (``docs/benchmarks/tf_activity.md``, fifth pass). 0: the first step only.
         With backed or dask counts each chunk of cells reads the matrix again to gather its neighbours'
