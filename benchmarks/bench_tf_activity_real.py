@@ -86,6 +86,27 @@ GCSIM_KEY = ["GATA1", "CEBPB", "SPI1", "EBF1", "POU5F1", "FOSL2"]
 GCSIM_UBIQ = ["CTCF", "SP1", "KLF4", "ZNF263"]
 
 
+def simulator_settings(dataset: str) -> dict:
+    """``simulate_scatac`` arguments of a ``gcsim*`` data set (``benchmarks/gc_capture_bias.py`` uses them)."""
+    hard = dataset == "gcsim_n"
+    return {
+        "n_cells": 600 if hard else 1200,
+        "n_peaks": 5000 if hard else 4000,
+        "n_cell_types": 6,
+        "tfs": GCSIM_KEY + GCSIM_UBIQ,
+        "ubiquitous": tuple(GCSIM_UBIQ),
+        "motif_rate": 0.06,
+        "gc_sd": 0.08,
+        "gc_accessibility": 0.5,
+        "gc_bias_sd": 0.3 if dataset in ("gcsim_r", "gcsim_h") else 1.0,
+        "effect": 0.7 if dataset == "gcsim_h" else 2.5,
+        "n_active": 2 if dataset == "gcsim_h" else 1,
+        "target_density": 0.22 if hard else 0.03,
+        "max_count": None if dataset == "gcsim" else 2,
+        "random_state": 0,
+    }
+
+
 def _env():
     os.environ.setdefault("SCFANPY_DATA_DIR", "/tmp/sfpcache")
     import scfanpy as sfp
@@ -119,22 +140,7 @@ def prepare(dataset: str, work: Path) -> dict:
         adata = sfp.datasets.schep2017()
     elif dataset.startswith("gcsim"):
         hard = dataset == "gcsim_n"
-        adata, genome, truth = sfp.datasets.simulate_scatac(
-            n_cells=600 if hard else 1200,
-            n_peaks=5000 if hard else 4000,
-            n_cell_types=6,
-            tfs=GCSIM_KEY + GCSIM_UBIQ,
-            ubiquitous=tuple(GCSIM_UBIQ),
-            motif_rate=0.06,
-            gc_sd=0.08,
-            gc_accessibility=0.5,
-            gc_bias_sd=0.3 if dataset in ("gcsim_r", "gcsim_h") else 1.0,
-            effect=0.7 if dataset == "gcsim_h" else 2.5,
-            n_active=2 if dataset == "gcsim_h" else 1,
-            target_density=0.22 if hard else 0.03,
-            max_count=None if dataset == "gcsim" else 2,
-            random_state=0,
-        )
+        adata, genome, truth = sfp.datasets.simulate_scatac(**simulator_settings(dataset))
         key = {ct: [t for t in GCSIM_KEY if truth.active.loc[ct, t]] for ct in truth.active.index}
         if hard:
             genome = _masked_genome(genome, adata.var, 0.58, work / "genome_masked.fa")

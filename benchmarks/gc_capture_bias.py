@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from bench_tf_activity_real import simulator_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -90,21 +91,7 @@ def main(argv=None) -> None:
         s = bias_spread(X[:, ok], labels, gc[ok], rng)
         print(f"| GM12878/H1, peaks <= {max_n:.0%} N | {ok.sum()} | {s[0]:.3f} | {s[1]:.3f} | {s[2]:.3f} |")
     for b in args.sim_bias:
-        sim = sfp.datasets.simulate_scatac(
-            n_cells=1200,
-            n_peaks=4000,
-            n_cell_types=6,
-            tfs=["GATA1", "CEBPB", "SPI1", "EBF1", "POU5F1", "FOSL2", "CTCF", "SP1", "KLF4", "ZNF263"],
-            n_active=1,
-            ubiquitous=("CTCF", "SP1", "KLF4", "ZNF263"),
-            motif_rate=0.06,
-            gc_sd=0.08,
-            gc_accessibility=0.5,
-            gc_bias_sd=b,
-            target_density=0.03,
-            max_count=2,
-            random_state=0,
-        )
+        sim = sfp.datasets.simulate_scatac(**{**simulator_settings("gcsim_r"), "gc_bias_sd": b})
         a = sim.adata
         gc_s, _ = peak_gc(a.var["chr"], a.var["start"], a.var["end"], sim.genome)
         s = bias_spread(a.X, a.obs["cell_type"].astype(str).to_numpy(), gc_s, rng)

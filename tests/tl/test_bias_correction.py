@@ -10,6 +10,8 @@ import scfanpy as sfp
 
 GC_TFS = ["GATA1", "CEBPB", "SPI1", "EBF1", "CTCF", "SP1", "KLF4", "ZNF263"]
 GC_RICH = ("SP1", "KLF4", "ZNF263")
+#: the GC bias model's settings shared by the regimes below (one TF programme per type, 3% non-zeros)
+GC_MODEL = {"n_active": 1, "gc_sd": 0.08, "gc_accessibility": 0.5, "target_density": 0.03, "random_state": 0}
 
 
 def test_one_call_smooths_and_writes_the_corrected_fields(sim_small, tmp_path):
@@ -74,14 +76,10 @@ def gc_regime(data_cache):
         n_peaks=2000,
         n_cell_types=4,
         tfs=GC_TFS,
-        n_active=1,
         ubiquitous=("CTCF", *GC_RICH),
         motif_rate=0.08,
-        gc_sd=0.08,
-        gc_accessibility=0.5,
         gc_bias_sd=1.0,
-        target_density=0.03,
-        random_state=0,
+        **GC_MODEL,
     )
 
 
@@ -236,15 +234,11 @@ def calibrated_regime(data_cache):
         n_peaks=2000,
         n_cell_types=6,
         tfs=KEY_TFS + UBIQUITOUS,
-        n_active=1,
         ubiquitous=tuple(UBIQUITOUS),
         motif_rate=0.06,
-        gc_sd=0.08,
-        gc_accessibility=0.5,
         gc_bias_sd=0.3,
-        target_density=0.03,
         max_count=2,
-        random_state=0,
+        **GC_MODEL,
     )
     names = sfp.models.MotifModel().tf_names
     rng = np.random.default_rng(0)
