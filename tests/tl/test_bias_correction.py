@@ -271,3 +271,6 @@ def test_x_tf_pools_neighbours_in_tf_space(calibrated_regime):
     shuf = sfp.tl.predict_tf_binding(s, **kw)
     p_shuf = _purity(shuf.obsm["X_tf"], labels)
     assert p_shuf < pooled - 0.25, (p_shuf, pooled)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="tf_neighbors"):
+            sfp.tl.predict_tf_binding(s, tf_neighbors=bad, **kw)

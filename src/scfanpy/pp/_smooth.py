@@ -168,9 +168,18 @@ def _knn(z: np.ndarray, k: int, random_state: int | np.random.Generator | None =
         idx = _knn_torch(z, k)
     else:
         idx = _knn_nndescent(z, k, _int_seed(random_state))
-    # make sure each cell counts itself (duplicates of a cell can push it out of its own list)
-    self_missing = ~(idx == np.arange(n)[:, None]).any(1)
-    idx[self_missing, -1] = np.flatnonzero(self_missing)
+    return include_self(idx)
+
+
+def include_self(idx: np.ndarray) -> np.ndarray:
+    """``idx`` (cells, k) with each cell in its own list, in place (and returned).
+
+    Where a cell is missing from its list (duplicates of a cell can push it out, or it was not among the
+    candidates), it replaces the last neighbour.
+    """
+    cells = np.arange(len(idx))
+    missing = ~(idx == cells[:, None]).any(1)
+    idx[missing, -1] = cells[missing]
     return idx
 
 

@@ -367,8 +367,7 @@ def _archetypes(inp: _Inputs, res: _Scores, *, tf_neighbors: int, chunk_size: in
     logg.info(
         "    %d archetypes; X_tf from one TF per archetype (its most variable)", res.archetype.nunique()
     )
-    counts = inp.matrix(inp.counts)
-    if not tf_neighbors or tf_neighbors < 2 or inp.adata.n_obs < 3:
+    if tf_neighbors < 2 or inp.adata.n_obs < 3:
         return
     k = min(int(tf_neighbors), inp.adata.n_obs)
     bg = res.background_inputs
@@ -376,7 +375,9 @@ def _archetypes(inp: _Inputs, res: _Scores, *, tf_neighbors: int, chunk_size: in
     # n_background sparse products over them would cost k times the first pass
     expected = ExpectedBackground(np.ascontiguousarray(bg.weights[:, sel]), bg.model, bg.peak_share)
     neighbours = pooling_neighbours(res.x_tf, k, random_state)
-    pooled = neighbour_pooled_z(counts, neighbours, partial(_expected_z, expected), chunk_size=chunk_size)
+    pooled = neighbour_pooled_z(
+        inp.matrix(inp.counts), neighbours, partial(_expected_z, expected), chunk_size=chunk_size
+    )
     res.x_tf = tf_representation(pooled, random_state=random_state)[0]
     res.x_tf_neighbors = k
     logg.info("    X_tf from the counts pooled over each cell's %d nearest cells in its first X_tf", k)
@@ -473,7 +474,8 @@ def predict_tf_binding(
         (itself included; above 20,000 cells, its nearest among a seeded random 20,000; the background's
         exact moments as with ``background='expected'``, whatever ``background``), and their PCA.
         The neighbours come from the TF activity, not from the peaks, so a genome without motif signal
-        gives little structure (``docs/benchmarks/tf_activity.md``, fifth pass). 0: the first step only.
+        gives little structure (``docs/benchmarks/tf_activity.md``, fifth pass). 0 (or 1): the first step
+        only.
         With backed or dask counts each chunk of cells reads the matrix again to gather its neighbours'
         rows (memory of one chunk, time growing as cells^2 / ``chunk_size``): pass 0 for an atlas on
         disk (``docs/scale.md``). ``obsm[key_added]`` is always the cells' own z-scores.
@@ -532,6 +534,8 @@ def predict_tf_binding(
         raise ValueError(f"background must be 'sampled' or 'expected', got {background!r}")
     if n_background < 2:
         raise ValueError(f"n_background must be at least 2, got {n_background}")
+    if isinstance(tf_neighbors, bool) or not isinstance(tf_neighbors, (int, np.integer)) or tf_neighbors < 0:
+        raise ValueError(f"tf_neighbors must be a non-negative integer (0: no pooling), got {tf_neighbors!r}")
     if copy:
         data = data.copy()
     inp = _read_inputs(

@@ -152,11 +152,9 @@ def pooling_neighbours(x: np.ndarray, k: int, random_state=0) -> np.ndarray:
     else:
         ref = np.arange(n)
     nn = NearestNeighbors(n_neighbors=min(k, len(ref)), algorithm="brute").fit(x[ref])
-    idx = ref[nn.kneighbors(x, return_distance=False)].astype(np.int64)
-    cells = np.arange(n)
-    missing = ~(idx == cells[:, None]).any(1)  # not in the reference set, or pushed out by duplicates
-    idx[missing, -1] = cells[missing]
-    return idx
+    from ..pp._smooth import include_self
+
+    return include_self(ref[nn.kneighbors(x, return_distance=False)].astype(np.int64))
 
 
 def _pooled_counts(counts, g, block: int):
