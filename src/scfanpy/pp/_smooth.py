@@ -184,11 +184,12 @@ def include_self(idx: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- sums
-def _neighbour_matrix(idx: np.ndarray) -> sp.csr_matrix:
-    """``(n, n)`` CSR ``W`` with ones at ``W[i, idx[i]]``."""
-    n, k = idx.shape
+def _neighbour_matrix(idx: np.ndarray, n_cells: int | None = None, dtype=np.float32) -> sp.csr_matrix:
+    """``(rows, n_cells)`` CSR ``W`` with ones at ``W[i, idx[i]]`` (default ``n_cells``: the rows of ``idx``)."""
+    m, k = idx.shape
     return sp.csr_matrix(
-        (np.ones(idx.size, dtype=np.float32), idx.ravel(), np.arange(0, idx.size + 1, k)), shape=(n, n)
+        (np.ones(idx.size, dtype=dtype), idx.ravel(), np.arange(0, idx.size + 1, k)),
+        shape=(m, m if n_cells is None else n_cells),
     )
 
 

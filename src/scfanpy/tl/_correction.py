@@ -98,7 +98,7 @@ def prepare(
     if background == "expected":
         expected = ExpectedBackground(w, model, share)
         return Background(w, np.zeros((len(w), 0), np.int64), share, gc, nf, usable, expected, model)
-    bg = background_peaks(cov, n_background=n_background, pool=pool, random_state=random_state)
+    bg = background_peaks(cov, n_background=n_background, random_state=random_state, model=model)
     return Background(w, bg, share, gc, nf, usable, model=model)
 
 

@@ -81,6 +81,7 @@ def background_peaks(
     n_bins: int = 50,
     pool: np.ndarray | None = None,
     random_state: int | np.random.Generator | None = 0,
+    model: BackgroundModel | None = None,
 ) -> np.ndarray:
     """For each peak, ``n_background`` stand-in peaks alike in the covariates (chromVAR's sampling).
 
@@ -115,6 +116,9 @@ def background_peaks(
         known sequence, whose GC content is measured.
     random_state
         Seed of the draws.
+    model
+        The stand-in distribution already built from these arguments by :func:`background_model`
+        (``covariates``, ``width``, ``n_bins`` and ``pool`` are then not read again).
 
     Returns
     -------
@@ -124,7 +128,8 @@ def background_peaks(
         covariates, whose own bin dominates the kernel. Excluding it was measured worse (those peaks then
         get stand-ins from the denser side; ARI 0.30 against 0.89 on the development simulator).
     """
-    model = background_model(covariates, width=width, n_bins=n_bins, pool=pool)
+    if model is None:
+        model = background_model(covariates, width=width, n_bins=n_bins, pool=pool)
     rng = np.random.default_rng(random_state)
     cand = np.flatnonzero(model.candidate_bin >= 0)
     members = cand[np.argsort(model.candidate_bin[cand], kind="stable")]  # candidates grouped by bin

@@ -143,6 +143,8 @@ def pooling_neighbours(x: np.ndarray, k: int, random_state=0) -> np.ndarray:
     """
     from sklearn.neighbors import NearestNeighbors
 
+    from ..pp._smooth import include_self
+
     x = np.nan_to_num(np.asarray(x, dtype=np.float32))
     n = len(x)
     k = max(1, min(int(k), n))
@@ -152,8 +154,6 @@ def pooling_neighbours(x: np.ndarray, k: int, random_state=0) -> np.ndarray:
     else:
         ref = np.arange(n)
     nn = NearestNeighbors(n_neighbors=min(k, len(ref)), algorithm="brute").fit(x[ref])
-    from ..pp._smooth import include_self
-
     return include_self(ref[nn.kneighbors(x, return_distance=False)].astype(np.int64))
 
 
@@ -207,19 +207,19 @@ def neighbour_pooled_z(counts, neighbours: np.ndarray, z_of, *, chunk_size: int 
     numpy.ndarray
         float32 ``(cells, TFs)``.
     """
-    import scipy.sparse as sp
+    from ..pp._smooth import _neighbour_matrix
+    from ._chunks import _as_rows
 
     idx = np.asarray(neighbours, dtype=np.int64)
-    n, k = idx.shape
+    n = idx.shape[0]
     if n != counts.shape[0]:
         raise ValueError(f"{n} neighbour lists for {counts.shape[0]} cells")
-    if sp.issparse(counts) and not sp.isspmatrix_csr(counts):
-        counts = sp.csr_matrix(counts)
+    counts = _as_rows(counts)
     out = None
     for lo in range(0, n, chunk_size):
         rows = idx[lo : lo + chunk_size]
         m = len(rows)
-        g = sp.csr_matrix((np.ones(rows.size), rows.ravel(), np.arange(0, rows.size + 1, k)), shape=(m, n))
+        g = _neighbour_matrix(rows, n, dtype=np.float64)
         z = np.asarray(z_of(_pooled_counts(counts, g, chunk_size)), dtype=np.float32)
         if out is None:
             out = np.empty((n, z.shape[1]), dtype=np.float32)
