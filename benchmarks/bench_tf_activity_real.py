@@ -14,7 +14,10 @@ Side by side in one run, each method in its own process (wall time and peak RSS 
   shuffled genome, and on only the peaks with at most 50% N (the peaks our correction reads). On the partial
   hg19 the known bases of a mostly-N peak are a ChIP-bound window of one of a few cell lines, so which peaks
   have sequence at all carries cell-type information; these two rows measure how much of chromVAR's figure
-  comes from that rather than from motifs.
+  comes from that rather than from motifs;
+- ``scfanpy_permuted`` and ``chromvar_permuted`` (controls, not in the default): each method with each peak
+  given another peak's coordinates (one seeded permutation), so the motifs it reads are unrelated to its
+  counts; the control for the simulated sets, which have no shuffled genome.
 
 Metrics: ARI of Leiden clusters at the number of labels (k-NN on each representation), purity (the share
 of each cell's 10 nearest cells with its label: steadier than the ARI on small sets), and key-TF hits:
@@ -186,6 +189,10 @@ def child(method: str, work: Path, genome: str) -> None:
     adata = ad.read_h5ad(work / "adata.h5ad")
     t0 = time.perf_counter()
     out = {}
+    if method.endswith("_permuted"):  # each peak reads another peak's sequence: motifs unlinked to counts
+        perm = np.random.default_rng(0).permutation(adata.n_vars)
+        for c in ("chr", "start", "end"):
+            adata.var[c] = adata.var[c].to_numpy()[perm]
     if method.startswith("scfanpy"):
         sfp.tl.predict_tf_binding(adata, genome=genome, verbose=False)
         for k in ("tf_activity", "tf_activity_raw"):
@@ -360,9 +367,11 @@ def main(argv=None) -> None:
         reps = {
             "scfanpy": [("corrected z", "tf_activity"), ("uncorrected", "tf_activity_raw"), ("X_tf", "X_tf")],
             "scfanpy_shuffled": [("corrected z, shuffled genome", "tf_activity"), ("X_tf, shuffled", "X_tf")],
+            "scfanpy_permuted": [("corrected z, permuted peaks", "tf_activity"), ("X_tf, permuted", "X_tf")],
             "chromvar": [("chromVAR z", "chromvar")],
             "chromvar_shuffled": [("chromVAR z, shuffled genome", "chromvar_shuffled")],
             "chromvar_usable": [("chromVAR z, peaks <= 50% N", "chromvar_usable")],
+            "chromvar_permuted": [("chromVAR z, permuted peaks", "chromvar_permuted")],
             "lsi": [("LSI (no TFs)", "lsi")],
         }[method]
         if "archetype" in r:
