@@ -212,10 +212,13 @@ def child(method: str, work: Path, genome: str) -> None:
         adata.var_names = [f"{c}-{s}-{e}" for c, s, e in zip(adata.var.chr, adata.var.start, adata.var.end)]
         pc.add_peak_seq(adata, genome_file=genome, delimiter="-")
         if method == "chromvar_usable":  # only the peaks our correction reads (at most 50% N)
+            from scfanpy.genome import encode_sequences
             from scfanpy.tl._correction import MAX_N_FRACTION
+            from scfanpy.tl._deviations import peak_composition
 
             seqs = adata.uns["peak_seq"]
-            keep = np.array([s.count("N") <= MAX_N_FRACTION * max(len(s), 1) for s in seqs])
+            n_frac = [peak_composition(c[None, :])[1][0] for c in encode_sequences(seqs)]
+            keep = np.asarray(n_frac) <= MAX_N_FRACTION
             adata = adata[:, keep].copy()
             adata.uns["peak_seq"] = [s for s, k in zip(seqs, keep) if k]
         pc.add_gc_bias(adata)
