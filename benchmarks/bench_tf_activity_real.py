@@ -129,23 +129,32 @@ def _env():
 
 
 # -------------------------------------------------------------------------------------------- data
-def prepare(dataset: str, work: Path, seed: int = 0) -> dict:
-    """Write ``work/adata.h5ad`` (counts, ``obs['cell_type']``, ``var['chr', 'start', 'end']``)."""
+def load_buenrostro2015():
+    """chromVAR's GM12878/H1 example counts (MTX export in shared/data) as AnnData.
+
+    ``X`` float32 CSR cells x peaks, ``obs['cell_type']`` (``GM`` / ``H1``), ``var['chr', 'start', 'end']``.
+    """
     import anndata as ad
     import pandas as pd
     import scipy.io
     import scipy.sparse as sp
 
+    d = SHARED / "scatac" / "buenrostro2015_gm12878_h1"
+    X = sp.csr_matrix(scipy.io.mmread(d / "counts_peaks_x_cells.mtx").T.astype(np.float32))
+    meta = pd.read_csv(d / "cell_metadata.tsv", sep="\t", index_col=0)
+    bed = pd.read_csv(d / "peaks.bed", sep="\t", header=None)
+    var = pd.DataFrame({"chr": bed[0].to_numpy(), "start": bed[1].to_numpy(), "end": bed[2].to_numpy()})
+    var.index = [f"{c}:{s}-{e}" for c, s, e in zip(var.chr, var.start, var.end)]
+    return ad.AnnData(X, obs=meta.rename(columns={"Cell_Type": "cell_type"}), var=var)
+
+
+def prepare(dataset: str, work: Path, seed: int = 0) -> dict:
+    """Write ``work/adata.h5ad`` (counts, ``obs['cell_type']``, ``var['chr', 'start', 'end']``)."""
+
     sfp = _env()
     info: dict = {}
     if dataset == "buenrostro2015":
-        d = SHARED / "scatac" / "buenrostro2015_gm12878_h1"
-        X = sp.csr_matrix(scipy.io.mmread(d / "counts_peaks_x_cells.mtx").T.astype(np.float32))
-        meta = pd.read_csv(d / "cell_metadata.tsv", sep="\t", index_col=0)
-        bed = pd.read_csv(d / "peaks.bed", sep="\t", header=None)
-        var = pd.DataFrame({"chr": bed[0].to_numpy(), "start": bed[1].to_numpy(), "end": bed[2].to_numpy()})
-        var.index = [f"{c}:{s}-{e}" for c, s, e in zip(var.chr, var.start, var.end)]
-        adata = ad.AnnData(X, obs=meta.rename(columns={"Cell_Type": "cell_type"}), var=var)
+        adata = load_buenrostro2015()
     elif dataset == "granja2019":
         adata = sfp.datasets.granja2019()
     elif dataset == "schep2017":

@@ -23,14 +23,10 @@ Usage: ``python benchmarks/gc_capture_bias.py --genome /tmp/hg19p/hg19_partial.f
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from bench_tf_activity_real import simulator_settings
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+from bench_tf_activity_real import load_buenrostro2015, simulator_settings
 
 
 def peak_gc(chrom, start, end, fasta) -> tuple[np.ndarray, np.ndarray]:
@@ -72,17 +68,13 @@ def main(argv=None) -> None:
     p.add_argument("--max-n", type=float, nargs="+", default=[0.5, 0.3])
     p.add_argument("--sim-bias", type=float, nargs="+", default=[0.0, 0.3, 0.5, 1.0])
     args = p.parse_args(argv)
-    import pandas as pd
-    import scipy.io
 
     import scfanpy as sfp
 
     rng = np.random.default_rng(0)
-    d = SHARED / "scatac" / "buenrostro2015_gm12878_h1"
-    X = sp.csr_matrix(scipy.io.mmread(d / "counts_peaks_x_cells.mtx").T)
-    labels = pd.read_csv(d / "cell_metadata.tsv", sep="\t", index_col=0)["Cell_Type"].astype(str).to_numpy()
-    bed = pd.read_csv(d / "peaks.bed", sep="\t", header=None)
-    gc, nf = peak_gc(bed[0], bed[1], bed[2], args.genome)
+    real = load_buenrostro2015()
+    X, labels = real.X, real.obs["cell_type"].astype(str).to_numpy()
+    gc, nf = peak_gc(real.var["chr"], real.var["start"], real.var["end"], args.genome)
     print("| cells | peaks used | slope sd | permuted-GC sd | GC capture bias sd |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for max_n in args.max_n:

@@ -22,7 +22,7 @@ import argparse
 
 import numpy as np
 import scipy.sparse as sp
-from bench_tf_activity_real import SHARED, _env, simulator_settings
+from bench_tf_activity_real import _env, load_buenrostro2015, simulator_settings
 
 
 def _log_fold_change(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -68,26 +68,8 @@ def main(argv=None) -> None:
     p.add_argument("--genome", required=True, help="partial hg19 FASTA (build_partial_hg19.py)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     args = p.parse_args(argv)
-    import anndata as ad
-    import pandas as pd
-    import scipy.io
-
     sfp = _env()
-    d = SHARED / "scatac" / "buenrostro2015_gm12878_h1"
-    bed = pd.read_csv(d / "peaks.bed", sep="\t", header=None)
-    var = pd.DataFrame({"chr": bed[0].to_numpy(), "start": bed[1].to_numpy(), "end": bed[2].to_numpy()})
-    var.index = [f"{c}:{s}-{e}" for c, s, e in zip(var.chr, var.start, var.end)]
-    meta = pd.read_csv(d / "cell_metadata.tsv", sep="\t", index_col=0)
-    X = sp.csr_matrix(scipy.io.mmread(d / "counts_peaks_x_cells.mtx").T.astype(np.float32))
-    runs = [
-        (
-            "GM12878 vs H1",
-            ad.AnnData(X, obs=meta.rename(columns={"Cell_Type": "cell_type"}), var=var),
-            "GM",
-            "H1",
-            args.genome,
-        )
-    ]
+    runs = [("GM12878 vs H1", load_buenrostro2015(), "GM", "H1", args.genome)]
     for seed in args.seeds:
         sim = sfp.datasets.simulate_scatac(**simulator_settings("gcsim_r", seed))
         runs.append((f"simulator gcsim_r, seed {seed}: type 0 vs 1", sim.adata, "type0", "type1", sim.genome))
