@@ -38,6 +38,8 @@ def contrast_share(adata, a: str, b: str, *, n_splits: int = 5, seed: int = 0) -
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import KFold, cross_val_predict
 
+    from scfanpy.tl._correction import peak_weights
+
     labels = adata.obs["cell_type"].astype(str).to_numpy()
     X = sp.csr_matrix(adata.X)
     ia, ib = np.flatnonzero(labels == a), np.flatnonzero(labels == b)
@@ -48,7 +50,7 @@ def contrast_share(adata, a: str, b: str, *, n_splits: int = 5, seed: int = 0) -
     ca, cb = sums(ia), sums(ib)
     keep = adata.var["usable_sequence"].to_numpy().astype(bool) & (ca + cb >= 10)
     y = _log_fold_change(ca, cb)[keep]
-    w = np.clip(2.0 * np.asarray(adata.varm["tf_binding"], dtype=np.float64) - 1.0, 0.0, 1.0)[keep]
+    w = peak_weights(np.asarray(adata.varm["tf_binding"], dtype=np.float64), keep)[keep]
     ridge = RidgeCV(alphas=np.logspace(-2, 4, 13))
     pred = cross_val_predict(ridge, w, y, cv=KFold(5, shuffle=True, random_state=seed))
     r2 = 1.0 - np.mean((y - pred) ** 2) / np.var(y)

@@ -26,6 +26,7 @@ from ._representation import most_variable_members
 __all__ = [
     "Background",
     "Correction",
+    "peak_weights",
     "prepare",
     "correction",
     "archetypes_for",
@@ -62,6 +63,15 @@ class Correction:
     usable: np.ndarray  # bool (peaks,)
 
 
+def peak_weights(binding: np.ndarray, usable: np.ndarray, *, method: str = "probability") -> np.ndarray:
+    """float64 (peaks, TFs) weights of the deviations from the binding (peaks x TFs), see :func:`prepare`.
+
+    ``'probability'``: ``max(2 P - 1, 0)``; ``'scfan'``: the top-2 votes of each peak; 0 where not ``usable``.
+    """
+    w = np.clip(2.0 * binding - 1.0, 0.0, 1.0) if method == "probability" else sc.top2_indicator(binding)
+    return np.where(np.asarray(usable)[:, None], w, 0.0).astype(np.float64)
+
+
 def prepare(
     codes: np.ndarray,
     binding: np.ndarray,
@@ -87,8 +97,7 @@ def prepare(
     """
     gc, nf = peak_composition(codes)
     usable = nf <= MAX_N_FRACTION
-    w = np.clip(2.0 * binding - 1.0, 0.0, 1.0) if method == "probability" else sc.top2_indicator(binding)
-    w = np.where(usable[:, None], w, 0.0).astype(np.float64)
+    w = peak_weights(binding, usable, method=method)
     col = np.asarray(col_sums, dtype=np.float64)
     mean_access = col / max(n_cells, 1)
     pool = usable if usable.sum() >= 2 else None
