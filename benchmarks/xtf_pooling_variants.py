@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from functools import partial
 from pathlib import Path
 
 import bench_tf_activity_real as bench
-import numpy as np
 
 
 def main(argv=None) -> None:
@@ -34,8 +32,7 @@ def main(argv=None) -> None:
 
     sfp = bench._env()
     from scfanpy.tl import _predict
-    from scfanpy.tl._deviations import ExpectedBackground
-    from scfanpy.tl._representation import neighbour_pooled_z, pooling_neighbours, tf_representation
+    from scfanpy.tl._representation import tf_representation
 
     tag = Path(args.genome).name if args.genome else "sim"
     work = Path(args.work) / f"{args.dataset}_{args.seed}_{tag}"
@@ -58,13 +55,9 @@ def main(argv=None) -> None:
 
     arch = res.archetype.reindex(inp.tf_names).to_numpy()
     first, sel = tf_representation(res.correction.z, archetype=arch, random_state=0)
-    bg = res.background_inputs
-    expected = ExpectedBackground(np.ascontiguousarray(bg.weights[:, sel]), bg.model, bg.peak_share)
-    counts = inp.matrix(inp.counts)
 
-    def pooled_z(x, k):
-        nb = pooling_neighbours(x, k, 0)
-        return neighbour_pooled_z(counts, nb, partial(_predict._expected_z, expected))
+    def pooled_z(x, k):  # the one call's pooled step, from other neighbours
+        return _predict._pooled_z(inp, res, sel, x, k, chunk_size=10_000, random_state=0)
 
     rows = {}
 

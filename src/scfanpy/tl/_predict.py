@@ -370,17 +370,26 @@ def _archetypes(inp: _Inputs, res: _Scores, *, tf_neighbors: int, chunk_size: in
     if tf_neighbors < 2 or inp.adata.n_obs < 3:
         return
     k = min(int(tf_neighbors), inp.adata.n_obs)
-    bg = res.background_inputs
-    # the background's exact moments whatever ``background``: the pooled counts are k times denser, and
-    # n_background sparse products over them would cost k times the first pass
-    expected = ExpectedBackground(np.ascontiguousarray(bg.weights[:, sel]), bg.model, bg.peak_share)
-    neighbours = pooling_neighbours(res.x_tf, k, random_state)
-    pooled = neighbour_pooled_z(
-        inp.matrix(inp.counts), neighbours, partial(_expected_z, expected), chunk_size=chunk_size
-    )
+    pooled = _pooled_z(inp, res, sel, res.x_tf, k, chunk_size=chunk_size, random_state=random_state)
     res.x_tf = tf_representation(pooled, random_state=random_state)[0]
     res.x_tf_neighbors = k
     logg.info("    X_tf from the counts pooled over each cell's %d nearest cells in its first X_tf", k)
+
+
+def _pooled_z(
+    inp: _Inputs, res: _Scores, sel: np.ndarray, x: np.ndarray, k: int, *, chunk_size: int, random_state
+) -> np.ndarray:
+    """z-scores of the TFs ``sel`` on each cell's counts summed over its ``k`` nearest cells in ``x``.
+
+    The background's exact moments whatever ``background``: the pooled counts are k times denser, and
+    n_background sparse products over them would cost k times the first pass.
+    """
+    bg = res.background_inputs
+    expected = ExpectedBackground(np.ascontiguousarray(bg.weights[:, sel]), bg.model, bg.peak_share)
+    neighbours = pooling_neighbours(x, k, random_state)
+    return neighbour_pooled_z(
+        inp.matrix(inp.counts), neighbours, partial(_expected_z, expected), chunk_size=chunk_size
+    )
 
 
 def _expected_z(expected: ExpectedBackground, x) -> np.ndarray:
